@@ -1,0 +1,1 @@
+"""Generated protobuf/gRPC code (make protos); do not edit."""
