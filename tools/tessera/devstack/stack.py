@@ -38,21 +38,34 @@ class DevStack:
         self.kafka: TansuBroker | None = None
         self.s3: MotoS3Server | None = None
         self.triton = None  # tessera.devstack.triton.TritonServer when started
+        self._owned: list[object] = []
+
+    def attach(self, kafka: TansuBroker | None = None, s3: MotoS3Server | None = None) -> DevStack:
+        """Use components someone else started (and stops), e.g. session fixtures in tests."""
+        self.kafka = kafka or self.kafka
+        self.s3 = s3 or self.s3
+        if s3 is not None:
+            self._make_bucket()
+        return self
 
     def start(self) -> DevStack:
+        """Start every configured component not already attached, in dependency order."""
         cfg = self.config
         try:
-            if cfg.kafka:
+            if cfg.kafka and self.kafka is None:
                 self.kafka = TansuBroker(cfg.log_dir).start()
+                self._owned.append(self.kafka)
                 log.info("kafka broker (tansu) ready at %s", self.kafka.bootstrap)
-            if cfg.s3:
+            if cfg.s3 and self.s3 is None:
                 self.s3 = MotoS3Server(cfg.log_dir).start()
+                self._owned.append(self.s3)
                 self._make_bucket()
                 log.info("s3 server (moto) ready at %s", self.s3.endpoint)
             if cfg.triton:
                 from tessera.devstack.triton import TritonServer
 
                 self.triton = TritonServer(cfg.log_dir, env=self.env()).start()
+                self._owned.append(self.triton)
                 log.info("triton ready at %s", self.triton.grpc_url)
         except BaseException:
             self.stop()
@@ -88,10 +101,14 @@ class DevStack:
             env["TESSERA_TRITON_URL"] = self.triton.grpc_url
         return env
 
+    def stop_own(self) -> None:
+        """Stop what this stack started (not attached components), newest first."""
+        for part in reversed(self._owned):
+            part.stop()  # type: ignore[attr-defined]
+        self._owned.clear()
+
     def stop(self) -> None:
-        for part in (self.triton, self.s3, self.kafka):
-            if part is not None:
-                part.stop()
+        self.stop_own()
 
     def __enter__(self) -> DevStack:
         return self.start()
