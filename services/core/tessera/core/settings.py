@@ -30,7 +30,7 @@ class TesseraSettings(BaseSettings):
     grpc_host: str = Field("0.0.0.0", description="Interface the gRPC server binds.")
     grpc_port: int = Field(50051, ge=0, le=65535, description="gRPC port (0 picks a free one).")
     metrics_port: int = Field(9100, ge=0, le=65535, description="Prometheus /metrics port (0 picks a free one).")
-    auth_token: SecretStr | None = Field(None, description="When set, every call needs 'authorization: Bearer <token>'.")
+    auth_token: SecretStr | None = Field(None, description="When set, calls need 'authorization: Bearer <token>'.")
     max_message_bytes: int = Field(64 * 1024 * 1024, gt=0, description="Max gRPC send/receive message size.")
     shutdown_grace_s: float = Field(30.0, ge=0, description="On SIGTERM, how long in-flight calls may finish.")
     executor_workers: int = Field(8, gt=0, description="Threads for blocking work off the event loop.")
