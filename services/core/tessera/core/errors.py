@@ -36,7 +36,7 @@ class InvalidArgument(TesseraError):
         super().__init__(text)
 
     @classmethod
-    def field(cls, field: str, description: str) -> "InvalidArgument":
+    def field(cls, field: str, description: str) -> InvalidArgument:
         return cls(FieldViolation(field, description))
 
 
