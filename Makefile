@@ -1,0 +1,55 @@
+# Tessera developer entry points. `make demo` and `make test` work on a fresh clone.
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.tessera-setup
+SERVICES := $(sort $(dir $(wildcard services/*/pyproject.toml)))
+# The machine's pip config points at local mirrors that may be absent: keep their noise out.
+QUIET_PIP := { grep -v -e '^WARNING: Location' -e '^DEPRECATION' || true; }
+
+.PHONY: help setup protos lint test up demo bench clean
+
+help:
+	@echo "make setup   create .venv and install every package (idempotent)"
+	@echo "make demo    start the stack, run the end-to-end pipeline, print a summary, stop"
+	@echo "make test    unit + integration + e2e tests against a real broker, S3 and Triton"
+	@echo "make up      the local stack and every service in the foreground (Ctrl-C stops)"
+	@echo "make lint    ruff + mypy;  make protos: regenerate gRPC code;  make bench: benchmarks"
+
+setup: $(STAMP)
+
+$(STAMP): constraints.txt requirements-dev.txt $(addsuffix pyproject.toml,$(SERVICES)) tools/pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip 2>&1 | $(QUIET_PIP)
+	# torch first, from the local wheel (a bare `torch` requirement would pull a CUDA build)
+	$(BIN)/python -m pip install -q -c constraints.txt torch==2.13.0 2>&1 | $(QUIET_PIP)
+	$(BIN)/python -m pip install -q -c constraints.txt -r requirements-dev.txt \
+		$(addprefix -e ,$(SERVICES)) -e tools 2>&1 | $(QUIET_PIP)
+	$(BIN)/python -c "import tessera.core, tessera.devstack, tritonclient.grpc, torch"
+	touch $(STAMP)
+
+protos: setup
+	$(BIN)/python tools/gen_protos.py
+
+lint: setup
+	$(BIN)/ruff check services tools tests
+	$(BIN)/mypy services/core/tessera tools/tessera
+
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+up: setup
+	$(BIN)/tessera up
+
+demo: setup
+	$(BIN)/python -m tessera.demo
+
+bench: setup
+	for b in tools/bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b; done
+
+clean:
+	rm -rf .stack .tessera

@@ -1,0 +1,1 @@
+"""The ``tessera`` command line: ``tessera up``, ``tessera jobs``, and each service's commands."""
