@@ -32,6 +32,11 @@ class JobCancelled(Exception):
     """Raised inside a job function by ``ctx.progress`` after a cancel request."""
 
 
+class JobInterrupted(Exception):
+    """Raised inside a job function by ``ctx.progress`` when the process shuts down; the job
+    goes back to QUEUED and the next process resumes it."""
+
+
 @dataclass
 class JobContext:
     """What a running job function sees: its record, progress reporting and cancellation."""
@@ -39,6 +44,7 @@ class JobContext:
     job: common_pb2.Job
     _manager: JobManager
     _cancel: threading.Event = field(default_factory=threading.Event)
+    _interrupt: threading.Event = field(default_factory=threading.Event)
 
     @property
     def job_id(self) -> str:
@@ -52,6 +58,8 @@ class JobContext:
         """Record progress in [0, 1]; raises :class:`JobCancelled` if a cancel was requested."""
         if self._cancel.is_set():
             raise JobCancelled(self.job.id)
+        if self._interrupt.is_set():
+            raise JobInterrupted(self.job.id)
         self._manager._update(self.job.id, progress=min(max(fraction, 0.0), 1.0), message=message)
 
 
@@ -154,6 +162,9 @@ class JobManager:
                 results = list(fn(ctx) or [])
             except JobCancelled:
                 self._finish(job_id, common_pb2.JOB_STATE_CANCELLED, error=("CANCELLED", "cancelled on request"))
+            except JobInterrupted:
+                log.info("job interrupted by shutdown; it resumes on restart")
+                self._update(job_id, state=common_pb2.JOB_STATE_QUEUED, message="interrupted by shutdown")
             except TesseraError as exc:
                 log.warning("job failed: %s", exc)
                 self._finish(job_id, common_pb2.JOB_STATE_FAILED, error=(exc.code.name, str(exc)))
@@ -238,6 +249,17 @@ class JobManager:
             if future is not None and future.cancel():  # still queued on the pool: never started
                 self._finish(job_id, common_pb2.JOB_STATE_CANCELLED, error=("CANCELLED", "cancelled on request"))
         return self.get(job_id)
+
+    def shutdown(self) -> None:
+        """Interrupt running jobs at their next progress report and drop queued ones from the
+        pool; their records stay QUEUED, so the next process's :meth:`resume` runs them."""
+        with self._lock:
+            contexts = list(self._contexts.values())
+            futures = list(self._futures.values())
+        for ctx in contexts:
+            ctx._interrupt.set()
+        for future in futures:
+            future.cancel()
 
     def _wake(self, job_id: str) -> None:
         with self._lock:

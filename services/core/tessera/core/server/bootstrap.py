@@ -149,7 +149,9 @@ class GrpcService:
         if self._metrics_httpd is not None:
             self._metrics_httpd.shutdown()
             self._metrics_httpd.server_close()
-        self.executor.shutdown(wait=True, cancel_futures=False)
+        # Work still on the pool was told to stop by the hooks (JobManager.shutdown); don't wait
+        # for hours-long jobs here: their records are left resumable.
+        self.executor.shutdown(wait=False, cancel_futures=True)
         self._server = None
         log.info("stopped")
 
