@@ -10,11 +10,11 @@ import time
 from pathlib import Path
 
 import grpc
+
 from tessera.core.artifacts.local import LocalArtifactStore
 from tessera.core.jobs import JobStore, state_name
 from tessera.devstack.process import free_port, port_open
 from tessera.v1 import common_pb2, common_pb2_grpc
-
 from tests.conftest import REPO_ROOT
 
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import grpc
 import pytest
+
 from tessera.core.jobs import state_name
 from tessera.v1 import common_pb2, common_pb2_grpc
-
 from tests.servers import running_service
 
 

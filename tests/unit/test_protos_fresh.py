@@ -33,6 +33,7 @@ def test_generated_code_is_fresh(tmp_path: Path) -> None:
 
 
 def test_every_proto_has_generated_code() -> None:
-    protos = sorted(p.relative_to(REPO_ROOT / "protos").with_suffix("") for p in (REPO_ROOT / "protos").rglob("*.proto"))
+    root = REPO_ROOT / "protos"
+    protos = sorted(p.relative_to(root).with_suffix("") for p in root.rglob("*.proto"))
     for stem in protos:
         assert (REPO_ROOT / "services" / "core" / f"{stem}_pb2.py").exists(), stem
