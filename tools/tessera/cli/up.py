@@ -6,6 +6,7 @@ module runnable with ``python -m`` whose process reads ``TESSERA_*`` settings.
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import sys
@@ -44,7 +45,7 @@ def start_services(stack: DevStack, log_dir: Path, only: list[str] | None = None
         env = {**os.environ, **stack.env(), "TESSERA_SERVICE_NAME": name, "TESSERA_GRPC_HOST": "127.0.0.1",
                "TESSERA_GRPC_PORT": str(grpc_port), "TESSERA_METRICS_PORT": str(metrics_port)}
         process = ManagedProcess(name, [sys.executable, "-m", module], log_dir, env=env).start()
-        process.wait_until(lambda p=grpc_port: port_open("127.0.0.1", p), 60, "listening for gRPC")
+        process.wait_until(functools.partial(port_open, "127.0.0.1", grpc_port), 60, "listening for gRPC")
         started.append(RunningService(name, grpc_port, metrics_port, process))
     return started
 

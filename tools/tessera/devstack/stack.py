@@ -10,9 +10,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tessera.devstack.kafka import DEV_HEARTBEAT_INTERVAL_MS, DEV_SESSION_TIMEOUT_MS, TansuBroker
 from tessera.devstack.s3 import ACCESS_KEY, SECRET_KEY, MotoS3Server
+
+if TYPE_CHECKING:
+    from tessera.devstack.triton import TritonServer
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +41,7 @@ class DevStack:
         self.config = config or StackConfig()
         self.kafka: TansuBroker | None = None
         self.s3: MotoS3Server | None = None
-        self.triton = None  # tessera.devstack.triton.TritonServer when started
+        self.triton: TritonServer | None = None
         self._owned: list[object] = []
 
     def attach(self, kafka: TansuBroker | None = None, s3: MotoS3Server | None = None) -> DevStack:
