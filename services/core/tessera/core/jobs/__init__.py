@@ -10,4 +10,13 @@ from tessera.core.jobs.manager import (
 from tessera.core.jobs.records import JobStore, state_name
 from tessera.core.jobs.servicer import JobsServicer
 
-__all__ = ["JobCancelled", "JobContext", "JobFunction", "JobInterrupted", "JobManager", "JobStore", "JobsServicer", "state_name"]
+__all__ = [
+    "JobCancelled",
+    "JobContext",
+    "JobFunction",
+    "JobInterrupted",
+    "JobManager",
+    "JobStore",
+    "JobsServicer",
+    "state_name",
+]
