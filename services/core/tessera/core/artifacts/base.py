@@ -6,13 +6,23 @@ import abc
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Protocol
 
 from tessera.v1 import common_pb2
 
 SHA256_METADATA_KEY = "sha256"  # stored as x-amz-meta-sha256 on S3, in a sidecar locally
 DEFAULT_MEDIA_TYPE = "application/octet-stream"
 CHUNK_BYTES = 1024 * 1024
+
+
+class ByteStream(Protocol):
+    """What ``put_stream`` reads from: files, ``BytesIO``, sockets' ``makefile('rb')``, HTTP bodies.
+
+    ``read(n)`` returns up to ``n`` bytes, ``b""`` at the end. Streams that also offer
+    ``seekable()``/``tell()``/``seek()`` may be read twice (the S3 backend hashes them first).
+    """
+
+    def read(self, n: int = -1, /) -> bytes: ...
 
 
 @dataclass(frozen=True)
@@ -42,7 +52,9 @@ class ArtifactStore(abc.ABC):
         """``s3://bucket/prefix`` or ``file:///abs/path``."""
 
     @abc.abstractmethod
-    def put_stream(self, key: str, stream: BinaryIO, *, size: int = -1, media_type: str = DEFAULT_MEDIA_TYPE) -> ArtifactInfo:
+    def put_stream(
+        self, key: str, stream: ByteStream, *, size: int = -1, media_type: str = DEFAULT_MEDIA_TYPE
+    ) -> ArtifactInfo:
         """Store the stream's bytes under ``key`` (multipart for large objects; ``size=-1`` if unknown)."""
 
     @abc.abstractmethod

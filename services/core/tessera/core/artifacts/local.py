@@ -11,15 +11,16 @@ import hashlib
 import json
 import os
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from tessera.core.artifacts.base import CHUNK_BYTES, DEFAULT_MEDIA_TYPE, ArtifactInfo, ArtifactStore
-from tessera.core.artifacts.keys import validate_key, validate_prefix
-from tessera.core.errors import IntegrityError, NotFound
+from tessera.core.artifacts.base import CHUNK_BYTES, DEFAULT_MEDIA_TYPE, ArtifactInfo, ArtifactStore, ByteStream
+from tessera.core.artifacts.keys import META_SEGMENT, validate_key, validate_prefix
+from tessera.core.errors import IntegrityError, InvalidArgument, NotFound
 
-META_DIR = ".meta"
+META_DIR = META_SEGMENT
 
 
 class LocalArtifactStore(ArtifactStore):
@@ -38,7 +39,7 @@ class LocalArtifactStore(ArtifactStore):
         return self.root / META_DIR / (validate_key(key) + ".json")
 
     def put_stream(
-        self, key: str, stream: BinaryIO, *, size: int = -1, media_type: str = DEFAULT_MEDIA_TYPE
+        self, key: str, stream: ByteStream, *, size: int = -1, media_type: str = DEFAULT_MEDIA_TYPE
     ) -> ArtifactInfo:
         path, meta_path = self._path(key), self._meta_path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -54,16 +55,17 @@ class LocalArtifactStore(ArtifactStore):
                 out.flush()
                 os.fsync(out.fileno())
             if size >= 0 and written != size:
-                raise ValueError(f"stream for {key!r} gave {written} bytes, expected {size}")
-            meta = {"sha256": digest.hexdigest(), "media_type": media_type, "size": written}
-            meta_tmp = meta_path.with_suffix(".json.part")
+                raise InvalidArgument.field("size", f"stream for {key!r} gave {written} bytes, declared {size}")
+            sha256 = digest.hexdigest()
+            meta = {"sha256": sha256, "media_type": media_type, "size": written}
+            meta_tmp = meta_path.with_name(f"{meta_path.name}.{uuid.uuid4().hex}.part")  # unique per writer
             meta_tmp.write_text(json.dumps(meta))
             os.replace(meta_tmp, meta_path)
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        return ArtifactInfo(key, self.uri_for(key), written, meta["sha256"], media_type)
+        return ArtifactInfo(key, self.uri_for(key), written, sha256, media_type)
 
     def stat(self, key: str) -> ArtifactInfo:
         path, meta_path = self._path(key), self._meta_path(key)
@@ -76,15 +78,19 @@ class LocalArtifactStore(ArtifactStore):
         return ArtifactInfo(key, self.uri_for(key), path.stat().st_size, meta["sha256"], meta["media_type"])
 
     def open(self, key: str) -> Iterator[bytes]:
+        """Open now (so :class:`NotFound` raises here, not at the first chunk) and return verifying chunks."""
         info = self.stat(key)
+        return self._verified_chunks(info, open(self._path(key), "rb"))  # closed by the generator
+
+    def _verified_chunks(self, info: ArtifactInfo, fh: BinaryIO) -> Iterator[bytes]:
         digest = hashlib.sha256()
-        with open(self._path(key), "rb") as fh:
+        with fh:
             while chunk := fh.read(CHUNK_BYTES):
                 digest.update(chunk)
                 yield chunk
         if digest.hexdigest() != info.sha256:
             raise IntegrityError(
-                f"artifact {key!r} is corrupt: sha256 {digest.hexdigest()} != recorded {info.sha256}"
+                f"artifact {info.key!r} is corrupt: sha256 {digest.hexdigest()} != recorded {info.sha256}"
             )
 
     def list(self, prefix: str = "") -> Iterator[ArtifactInfo]:
