@@ -24,7 +24,7 @@ class TesseraSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
 
     service_name: str = Field("tessera", description="Name in logs, metrics and event sources.")
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level of the JSON logs.")
 
     # gRPC server
     grpc_host: str = Field("0.0.0.0", description="Interface the gRPC server binds.")
@@ -42,6 +42,7 @@ class TesseraSettings(BaseSettings):
     kafka_max_poll_interval_ms: int = Field(300000, gt=0, description="Max time between polls before eviction.")
     event_max_attempts: int = Field(3, ge=1, description="Handler attempts before an event goes to <topic>.dlq.")
     event_retry_backoff_s: float = Field(1.0, ge=0, description="Delay before the first retry; doubles each attempt.")
+    kafka_topic_partitions: int = Field(3, ge=1, description="Partitions of topics created on start.")
 
     # Artifacts
     artifacts_uri: str = Field(

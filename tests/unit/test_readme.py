@@ -1,0 +1,21 @@
+"""The README's configuration reference matches the settings the code reads."""
+
+from __future__ import annotations
+
+import re
+
+from tessera.core.settings import ENV_PREFIX, TesseraSettings
+from tests.conftest import REPO_ROOT
+
+
+def test_readme_documents_every_setting_and_no_stale_ones() -> None:
+    readme = (REPO_ROOT / "README.md").read_text()
+    documented = set(re.findall(r"^\| `(TESSERA_[A-Z0-9_]+)` \|", readme, flags=re.M))
+    expected = {ENV_PREFIX + name.upper() for name in TesseraSettings.model_fields}
+    assert expected - documented == set(), "settings missing from README"
+    assert documented - expected == set(), "README documents settings the code no longer has"
+
+
+def test_readme_names_the_two_commands() -> None:
+    readme = (REPO_ROOT / "README.md").read_text()
+    assert "make demo" in readme and "make test" in readme
