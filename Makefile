@@ -27,8 +27,9 @@ $(STAMP): constraints.txt requirements-dev.txt $(addsuffix pyproject.toml,$(SERV
 	$(BIN)/python -m pip install -q --upgrade pip 2>&1 | $(QUIET_PIP)
 	# torch first, from the local wheel (a bare `torch` requirement would pull a CUDA build)
 	$(BIN)/python -m pip install -q -c constraints.txt torch==2.13.0 2>&1 | $(QUIET_PIP)
+	# compat editable mode: a .pth per distribution, so new subpackages need no reinstall
 	$(BIN)/python -m pip install -q -c constraints.txt -r requirements-dev.txt \
-		$(addprefix -e ,$(SERVICES)) -e tools 2>&1 | $(QUIET_PIP)
+		--config-settings editable_mode=compat $(addprefix -e ,$(SERVICES)) -e tools 2>&1 | $(QUIET_PIP)
 	$(BIN)/python -c "import tessera.core, tessera.devstack, tritonclient.grpc, torch"
 	touch $(STAMP)
 
