@@ -7,6 +7,7 @@ float32 (N, 1, 28, 28) in [0, 1] (Fashion-MNIST sized); output ``logits``: float
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import torch
 from torch import nn
@@ -54,7 +55,7 @@ def reference_cnn(seed: int = 0) -> ReferenceCNN:
 
 def export_onnx(model: nn.Module) -> bytes:
     """ONNX bytes with a dynamic batch axis on input and output (so Triton batches dynamically)."""
-    buffer = io.BytesIO()
+    buffer: Any = io.BytesIO()  # torch.onnx.export accepts file-likes; its hints say str | PathLike
     example = torch.zeros(1, *INPUT_SHAPE)
     torch.onnx.export(
         model, (example,), buffer, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
