@@ -21,8 +21,9 @@ from tests.conftest import REPO_ROOT
 def _start(tmp_path: Path, port: int, **env: str) -> subprocess.Popen[bytes]:
     environ = {**os.environ, "TESSERA_GRPC_HOST": "127.0.0.1", "TESSERA_GRPC_PORT": str(port),
                "TESSERA_METRICS_PORT": "0", "TESSERA_SERVICE_NAME": "sigterm", **env}
-    proc = subprocess.Popen([sys.executable, "-m", "tests.integration.sigterm_server", str(tmp_path)],
-                            cwd=REPO_ROOT, env=environ, stderr=open(tmp_path / "server.log", "ab"))
+    with open(tmp_path / "server.log", "ab") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "tests.integration.sigterm_server", str(tmp_path)],
+                                cwd=REPO_ROOT, env=environ, stderr=log)
     deadline = time.monotonic() + 30
     while not port_open("127.0.0.1", port):
         assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "server.log").read_text()
