@@ -16,7 +16,6 @@ from tessera.core.jobs import JobManager, JobsServicer, JobStore
 from tessera.core.logging import configure_logging
 from tessera.core.server import GrpcService, serve
 from tessera.core.settings import TesseraSettings, load_settings
-
 from tests.servers import steps_job
 
 

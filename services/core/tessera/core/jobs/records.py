@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
+
 from tessera.core.artifacts.base import ArtifactStore
 from tessera.core.errors import InvalidArgument, NotFound
 from tessera.v1 import common_pb2

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import grpc
+
 from tessera.core.jobs.manager import JobManager
 from tessera.core.jobs.records import validate_job_id
 from tessera.core.server.bootstrap import GrpcService, ServiceRegistration

@@ -26,6 +26,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import start_http_server
+
 from tessera.core.server.interceptors import (
     BearerAuthInterceptor,
     ErrorMappingInterceptor,

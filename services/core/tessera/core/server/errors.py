@@ -8,6 +8,7 @@ import grpc
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
+
 from tessera.core.errors import InvalidArgument, TesseraError
 
 log = logging.getLogger(__name__)

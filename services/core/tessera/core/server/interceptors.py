@@ -15,6 +15,7 @@ from typing import Any
 
 import grpc
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
 from tessera.core.errors import TesseraError
 from tessera.core.server.errors import status_for
 
