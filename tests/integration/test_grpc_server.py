@@ -89,3 +89,10 @@ def test_metrics_endpoint_counts_requests(tmp_path: Path) -> None:
     assert _handled(after, "NOT_FOUND") - _handled(before, "NOT_FOUND") == 3
     assert "tessera_grpc_server_handling_seconds_bucket" in after
     assert "tessera_grpc_server_in_flight" in after
+
+
+def test_message_size_limit_comes_from_settings(tmp_path: Path) -> None:
+    with running_service(tmp_path, max_message_bytes=64 * 1024) as sut, grpc.insecure_channel(sut.target) as channel:
+        with pytest.raises(grpc.RpcError) as err:
+            common_pb2_grpc.JobsStub(channel).GetJob(common_pb2.GetJobRequest(id="x" * 100_000))
+    assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
