@@ -31,15 +31,20 @@ def _fail(err: grpc.RpcError) -> typer.Exit:
     return typer.Exit(1)
 
 
-@jobs_app.command("get")
-def get(job_id: str, target: str = TargetOpt, token: str | None = TokenOpt) -> None:
-    """Print the job as JSON."""
+def _unary(target: str, token: str | None, method: str, request: object) -> common_pb2.Job:
+    """Call one unary Jobs method; a gRPC error prints its code and exits 1."""
     channel, stub, metadata = _call(target, token)
     with channel:
         try:
-            job = stub.GetJob(common_pb2.GetJobRequest(id=job_id), metadata=metadata, timeout=30)
+            return getattr(stub, method)(request, metadata=metadata, timeout=30)  # type: ignore[no-any-return]
         except grpc.RpcError as err:
             raise _fail(err) from None
+
+
+@jobs_app.command("get")
+def get(job_id: str, target: str = TargetOpt, token: str | None = TokenOpt) -> None:
+    """Print the job as JSON."""
+    job = _unary(target, token, "GetJob", common_pb2.GetJobRequest(id=job_id))
     typer.echo(json.dumps(json_format.MessageToDict(job, preserving_proto_field_name=True), indent=2))
 
 
@@ -70,10 +75,5 @@ def watch(job_id: str, target: str = TargetOpt, token: str | None = TokenOpt) ->
 @jobs_app.command("cancel")
 def cancel(job_id: str, target: str = TargetOpt, token: str | None = TokenOpt) -> None:
     """Ask a job to stop."""
-    channel, stub, metadata = _call(target, token)
-    with channel:
-        try:
-            job = stub.CancelJob(common_pb2.CancelJobRequest(id=job_id), metadata=metadata, timeout=30)
-        except grpc.RpcError as err:
-            raise _fail(err) from None
+    job = _unary(target, token, "CancelJob", common_pb2.CancelJobRequest(id=job_id))
     typer.echo(state_name(job.state))
