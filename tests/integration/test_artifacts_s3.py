@@ -27,28 +27,13 @@ from tessera.core.artifacts.s3 import SHA256_HEADER
 from tessera.core.errors import FailedPrecondition, IntegrityError, InvalidArgument, NotFound, Unavailable
 from tessera.core.settings import TesseraSettings
 from tessera.devstack.process import free_port
+from tests.streams import OneWayStream
 
 pytestmark = pytest.mark.integration
 
 MiB = 1024 * 1024
 PART = 5 * MiB  # S3's minimum part size: 64 MiB goes up in 13 parts
 BUCKET = "tessera"
-
-
-class OneWayStream(io.RawIOBase):
-    """A non-seekable stream (like a socket or pipe) that hands out ``data`` in small reads."""
-
-    def __init__(self, data: bytes, step: int = 1_000_003):
-        self._data, self._pos, self._step = data, 0, step
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, n: int = -1) -> bytes:
-        n = self._step if n < 0 else min(n, self._step)
-        chunk = self._data[self._pos : self._pos + n]
-        self._pos += len(chunk)
-        return chunk
 
 
 @pytest.fixture
@@ -112,7 +97,7 @@ def test_round_trip_records_and_verifies_sha256(store: ArtifactStore) -> None:
 
 def test_non_seekable_stream_of_unknown_size(store: ArtifactStore) -> None:
     data = os.urandom(12 * MiB + 1)  # > 2 parts of 5 MiB
-    info = store.put_stream("v/piped.raw", OneWayStream(data))
+    info = store.put_stream("v/piped.raw", OneWayStream(data, step=1_000_003))
     assert (info.size, info.sha256) == (len(data), hashlib.sha256(data).hexdigest())
     assert store.stat("v/piped.raw") == info
     assert store.get_bytes("v/piped.raw") == data

@@ -12,27 +12,12 @@ import pytest
 
 from tessera.core.artifacts import LocalArtifactStore, open_uri, store_for_uri
 from tessera.core.errors import IntegrityError, InvalidArgument, NotFound
+from tests.streams import OneWayStream
 
 
 @pytest.fixture
 def store(tmp_path: Path) -> LocalArtifactStore:
     return LocalArtifactStore(tmp_path / "artifacts")
-
-
-class OneWayStream(io.RawIOBase):
-    """A non-seekable stream (like a socket) that hands out ``data`` a few bytes at a time."""
-
-    def __init__(self, data: bytes, step: int = 70_001):
-        self._data, self._pos, self._step = data, 0, step
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, n: int = -1) -> bytes:
-        n = self._step if n < 0 else min(n, self._step)
-        chunk = self._data[self._pos : self._pos + n]
-        self._pos += len(chunk)
-        return chunk
 
 
 def test_round_trip_streams_and_records_sha256(store: LocalArtifactStore) -> None:
