@@ -38,7 +38,7 @@ protos: setup
 
 lint: setup
 	$(BIN)/ruff check services tools tests
-	$(BIN)/mypy services/core/tessera tools/tessera
+	$(BIN)/mypy $(addsuffix tessera,$(SERVICES)) tools/tessera
 
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

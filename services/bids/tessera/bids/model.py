@@ -66,7 +66,7 @@ class SeriesEntry(BaseModel):
     converted: list[str] = Field(default_factory=list, description="Converted files (.nii.gz, .json, .bval, .bvec), "
                                  "relative to the upload's conversion prefix.")
     metadata: dict[str, object] = Field(default_factory=dict, description="dcm2niix sidecar + NumVolumes, BValues.")
-    plan: SeriesPlan = Field(default_factory=SeriesPlan)
+    plan: SeriesPlan = Field(default_factory=lambda: SeriesPlan.model_validate({}))
     intended_for: list[str] = Field(default_factory=list, description="series_ids a field map corrects.")
     bids_name: str = Field("", description="e.g. 'sub-01/ses-01/anat/sub-01_ses-01_T1w' (no extension).")
 

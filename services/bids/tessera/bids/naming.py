@@ -132,10 +132,10 @@ def check_entry(entry: SeriesEntry, where: str) -> list[FieldViolation]:
     for name, value in (("subject", entry.subject), ("session", entry.session)):
         if value and not rules.formats["sub"].fullmatch(value):
             found.append(FieldViolation(f"{where}.{name}", f"{value!r} must be alphanumeric (BIDS label)"))
-    if datatype not in rules.suffixes:
+    if datatype is None or datatype not in rules.suffixes:
         found.append(FieldViolation(f"{where}.plan.datatype", f"{datatype!r} is not one of {list(rules.suffixes)}"))
         return found
-    if suffix not in rules.suffixes[datatype]:
+    if suffix is None or suffix not in rules.suffixes[datatype]:
         known = any(suffix in s for s in rules.suffixes.values())
         why = f"is not allowed in {datatype}/" if known else "is not a known suffix; allowed in " + f"{datatype}/"
         found.append(FieldViolation(f"{where}.plan.suffix", f"{suffix!r} {why}: {list(rules.suffixes[datatype])}"))
