@@ -6,7 +6,7 @@ from pathlib import Path
 
 from tessera.core.events import JOBS_TOPIC, decode
 from tessera.core.jobs import state_name
-from tessera.demo.pipeline import _read, _settings, run_pipeline
+from tessera.demo.pipeline import read_topic, run_pipeline, settings_for_stack
 from tessera.demo.service import job_id_for
 from tessera.devstack import DevStack
 from tessera.v1 import common_pb2
@@ -28,10 +28,10 @@ def test_reference_pipeline_end_to_end(dev_stack: DevStack, tmp_path: Path) -> N
     assert "model" in invalid["error"] and "input" in invalid["error"], "the DLQ record names the bad fields"
 
     # Every change of the failed job was announced on tessera.jobs, in order.
-    settings = _settings(dev_stack)
+    settings = settings_for_stack(dev_stack)
     failed_id = job_id_for("demo-missing-input")
     states: list[str] = []
-    for _, record in _read(settings, JOBS_TOPIC, want=10_000, timeout_s=10):
+    for _, record in read_topic(settings, JOBS_TOPIC, want=10_000, timeout_s=10):
         event = decode(record.headers, record.key, record.value)  # type: ignore[attr-defined]
         job = common_pb2.Job.FromString(event.get_data())
         if job.id == failed_id:

@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from tessera.demo.bids_part import run_bids
 from tessera.demo.pipeline import run_pipeline
 from tessera.devstack import DevStack, StackConfig
 
@@ -20,11 +21,18 @@ def main() -> int:
     with DevStack(StackConfig(log_dir=log_dir)) as stack:
         print(f"stack ready in {time.monotonic() - started:.1f}s; running the reference pipeline ...", flush=True)
         report = run_pipeline(stack, log_dir)
+        print("reference pipeline done; running the bids service ...", flush=True)
+        bids = run_bids(stack, log_dir)
     print("\n== Tessera demo summary ==")
+    print("-- platform: the reference pipeline (events -> job -> Triton -> S3 -> events)")
     for line in report.lines():
+        print(line)
+    print("-- bids: DICOM + task logs -> validated BIDS dataset")
+    for line in bids.lines():
         print(line)
     print(f"total {time.monotonic() - started:.1f}s; logs in {log_dir}/")
     ok = report.completed == report.requests and report.max_abs_diff < 1e-4 and len(report.dead_letters) == 2
+    ok = ok and bids.ok
     print("RESULT:", "OK" if ok else "PROBLEM (see above and the logs)")
     return 0 if ok else 1
 

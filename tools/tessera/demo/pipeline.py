@@ -68,12 +68,12 @@ class PipelineReport:
         ]
 
 
-def _settings(stack: DevStack) -> TesseraSettings:
+def settings_for_stack(stack: DevStack) -> TesseraSettings:
     overrides = {k.removeprefix("TESSERA_").lower(): v for k, v in stack.env().items()}
     return load_settings(TesseraSettings, service_name="demo-driver", **overrides)
 
 
-def _read(settings: TesseraSettings, topic: str, want: int, timeout_s: float) -> list[tuple[float, object]]:
+def read_topic(settings: TesseraSettings, topic: str, want: int, timeout_s: float) -> list[tuple[float, object]]:
     """Read ``want`` records of ``topic`` from the start (no group); returns (receive time, record)."""
     consumer = KafkaConsumer(topic, bootstrap_servers=settings.kafka_bootstrap, group_id=None,
                              auto_offset_reset="earliest", enable_auto_commit=False, consumer_timeout_ms=500)
@@ -91,7 +91,7 @@ def _read(settings: TesseraSettings, topic: str, want: int, timeout_s: float) ->
 
 
 def run_pipeline(stack: DevStack, log_dir: Path, n_requests: int = 6, batch: int = 4) -> PipelineReport:
-    settings = _settings(stack)
+    settings = settings_for_stack(stack)
     store = open_store(settings)
     report = PipelineReport(requests=n_requests, backend=f"Triton at {settings.triton_url}"
                             if settings.triton_url else "onnxruntime in-process")
@@ -143,7 +143,7 @@ def run_pipeline(stack: DevStack, log_dir: Path, n_requests: int = 6, batch: int
                     time.sleep(0.2)
 
         diffs = []
-        for received_at, record in _read(settings, COMPLETED, n_requests, timeout_s=120):
+        for received_at, record in read_topic(settings, COMPLETED, n_requests, timeout_s=120):
             data = decode(record.headers, record.key, record.value).get_data()  # type: ignore[attr-defined]
             assert isinstance(data, dict), "completion events carry JSON objects"
             job_id = data["job_id"]
@@ -156,7 +156,7 @@ def run_pipeline(stack: DevStack, log_dir: Path, n_requests: int = 6, batch: int
         report.completed = len(diffs)
         report.max_abs_diff = max(diffs) if diffs else float("nan")
 
-        for _, record in _read(settings, dlq_topic(REQUESTED), 2, timeout_s=60):
+        for _, record in read_topic(settings, dlq_topic(REQUESTED), 2, timeout_s=60):
             headers = {k: v.decode(errors="replace") for k, v in record.headers}  # type: ignore[attr-defined]
             report.dead_letters.append({"reason": headers.get("tessera_dlq_reason", "?"),
                                         "error": headers.get("tessera_error_message", "")})

@@ -67,6 +67,8 @@ class BidsWorker:
     def start_finalize(self, upload_id: str, *, keep_fields: list[str] | None = None) -> common_pb2.Job:
         """Check the plan now (so a client gets field errors at once), then run the finalize job."""
         plan = self.load_plan(upload_id)
+        if not any(not s.plan.exclude for s in plan.series):
+            raise InvalidArgument.field("upload_id", f"plan {upload_id} has no series to write; see its findings")
         problems = naming.check_plan(plan)
         if problems:
             raise InvalidArgument(problems, f"plan {upload_id} v{plan.version} needs edits before finalize: "
