@@ -202,8 +202,9 @@ def check_plan(plan: Plan) -> list[FieldViolation]:
 
 def _check_intended_for(plan: Plan, entry: SeriesEntry, where: str, index: dict[str, int]) -> list[FieldViolation]:
     found: list[FieldViolation] = []
-    if entry.intended_for and entry.plan.datatype != "fmap":
-        found.append(FieldViolation(f"{where}.intended_for", "only field maps (fmap) carry IntendedFor"))
+    m0scan = entry.plan.datatype == "perf" and entry.plan.suffix == "m0scan"
+    if entry.intended_for and entry.plan.datatype != "fmap" and not m0scan:
+        found.append(FieldViolation(f"{where}.intended_for", "only field maps (fmap) and m0scan carry IntendedFor"))
         return found
     for k, target_id in enumerate(entry.intended_for):
         field = f"{where}.intended_for[{k}]"
@@ -213,6 +214,8 @@ def _check_intended_for(plan: Plan, entry: SeriesEntry, where: str, index: dict[
         target = plan.series[index[target_id]]
         if target.plan.exclude:
             found.append(FieldViolation(field, f"series {target_id!r} is excluded, so it will not be written"))
+        elif m0scan and (target.plan.datatype, target.plan.suffix) != ("perf", "asl"):
+            found.append(FieldViolation(field, f"series {target_id!r} is not an ASL run an m0scan can calibrate"))
         elif target.plan.datatype in ("fmap", None):
             found.append(FieldViolation(field, f"series {target_id!r} is not an image a field map can correct"))
         elif (target.subject, target.session) != (entry.subject, entry.session):

@@ -21,6 +21,7 @@ from tessera.bids.eventlogs import propose_columns, read_event_log
 from tessera.bids.infer import infer_series
 from tessera.bids.model import EventLogEntry, Finding, Level, Plan, SeriesEntry, SeriesPlan
 from tessera.bids.planner import assign_intended_for, assign_runs, flag_duplicates, map_event_logs
+from tessera.bids.sidecars import complete_sidecars
 from tessera.bids.validate import ValidationReport, validate_dataset
 from tessera.bids.writer import DatasetSummary, write_dataset
 
@@ -100,6 +101,7 @@ def inspect_and_plan(
     flag_duplicates(plan, naming.bids_name)
     assign_intended_for(plan.series)
     refresh_names(plan)
+    findings += complete_sidecars(plan, converted_root)
 
     logs_root = work / "logs"
     entries: list[EventLogEntry] = []
@@ -119,7 +121,7 @@ def inspect_and_plan(
     for violation in naming.check_plan(plan):
         findings.append(Finding(level=Level.ERROR, message=f"plan needs an edit: {violation.field}: "
                                                           f"{violation.description}"))
-    plan.findings = findings
+    plan.findings = [*findings, *plan.findings]  # keep the duplicate warnings flag_duplicates added
     progress(1.0, f"planned {sum(not s.plan.exclude for s in plan.series)} of {total} series")
     return LocalPlan(plan, converted_root, logs_root)
 

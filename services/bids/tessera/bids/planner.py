@@ -46,7 +46,8 @@ def assign_runs(series: list[SeriesEntry]) -> None:
 
 
 def assign_intended_for(series: list[SeriesEntry]) -> None:
-    """Field maps correct the functional and diffusion runs of their session (ezBIDS' default).
+    """Field maps correct the functional and diffusion runs of their session (ezBIDS' default);
+    an ``m0scan`` calibrates the session's ASL runs.
 
     A ``dir``-labelled EPI field map whose ``acq`` names a datatype (``acq-dwi``/``acq-func``)
     only targets that datatype. Edits may narrow the list.
@@ -64,6 +65,12 @@ def assign_intended_for(series: list[SeriesEntry]) -> None:
                 fmap.plan.messages.append(
                     f"IntendedFor: {len(chosen)} {'/'.join(sorted({t.plan.datatype or '' for t in chosen}))}"
                     " run(s) of the same session")
+        # An M0 scan calibrates the ASL runs of its session (BIDS requires IntendedFor on m0scan).
+        asl_runs = sorted((t for t in members if t.plan.datatype == "perf" and t.plan.suffix == "asl"), key=_order)
+        for m0 in (s for s in members if s.plan.datatype == "perf" and s.plan.suffix == "m0scan"):
+            m0.intended_for = [t.series_id for t in asl_runs]
+            if asl_runs:
+                m0.plan.messages.append(f"IntendedFor: {len(asl_runs)} ASL run(s) of the same session")
 
 
 def flag_duplicates(plan: Plan, name_of: Callable[[SeriesEntry], str]) -> None:

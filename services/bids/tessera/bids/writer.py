@@ -26,6 +26,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from tessera.bids import deidentify as deid
+from tessera.bids import sidecars
 from tessera.bids.model import EventLogEntry, Plan, SeriesEntry
 from tessera.bids.naming import format_name, name_entities, require_valid
 from tessera.core.errors import FailedPrecondition, InvalidArgument
@@ -37,7 +38,7 @@ SHIFTED_ANCHOR = date(1900, 1, 1)
 DATASET_BIDS_VERSION = "1.11.1"
 GENERATOR_NAME = "tessera-bids"
 # Keys the inspector adds to SeriesEntry.metadata that are not BIDS sidecar fields.
-NON_SIDECAR_KEYS = frozenset({"NumVolumes", "BValues"})
+NON_SIDECAR_KEYS = frozenset({"NumVolumes", "BValues", sidecars.ASL_CONTEXT_KEY})
 NIFTI_EXTENSIONS = (".nii.gz", ".nii")
 EventsRenderer = Callable[[EventLogEntry, Path], str]
 """``(log entry, path of the log file) -> events.tsv text`` (onset/duration in seconds from run start)."""
@@ -86,8 +87,14 @@ def write_dataset(
     require_valid(plan)
     if out_dir.exists() and any(out_dir.iterdir()):
         raise FailedPrecondition(f"{out_dir} is not empty; the dataset is written into a fresh directory")
+    # Required fields the headers lack (ASL, phasediff echo times, PE polarity...): the plan's values
+    # (filled at planning or edited) win; a plan edited since is completed the same way, on a copy.
+    plan = plan.model_copy(deep=True)
+    sidecars.complete_sidecars(plan, converted_root)
     written = [(i, s) for i, s in enumerate(plan.series) if not s.plan.exclude]
     layout = {s.series_id: _layout_series(i, s, converted_root) for i, s in written}
+    asl_volumes = {s.series_id: _check_aslcontext(i, s, layout[s.series_id], converted_root)
+                   for i, s in written if (s.plan.datatype, s.plan.suffix) == ("perf", "asl")}
     logs = [log for log in plan.event_logs if log.series_id]
     renderer = events_tsv or (_default_events_renderer() if logs else None)
     dates = _date_shifts(plan, keep_fields)
@@ -105,6 +112,9 @@ def write_dataset(
             for extension in (".bval", ".bvec"):
                 if entry.plan.datatype == "dwi" or (converted_root / f"{output.stem}{extension}").is_file():
                     _copy(converted_root / f"{output.stem}{extension}", out_dir, f"{output.name}{extension}", summary)
+            if (entry.plan.datatype, entry.plan.suffix) == ("perf", "asl"):
+                name = output.name.removesuffix("_asl") + "_aslcontext.tsv"
+                _write_text(out_dir, name, sidecars.render_aslcontext(asl_volumes[entry.series_id]), summary)
             if entry.plan.datatype == "anat":
                 summary.anatomical.append(f"{output.name}{output.extension}")
             session_dir = output.name.rsplit("/", 2)[0]
@@ -221,11 +231,29 @@ def _final_sidecar(
     sidecar = deid.deidentify(sidecar, keep_fields)
     if entry.plan.datatype == "func":
         sidecar["TaskName"] = entry.plan.entities.get("task", "")
-    if entry.plan.datatype == "fmap" and entry.intended_for:
+    sidecar.update(sidecars.sidecar_overrides(entry))
+    if (entry.plan.datatype == "fmap" or entry.plan.suffix == "m0scan") and entry.intended_for:
         sidecar["IntendedFor"] = [
             f"bids::{target.name}{target.extension}" for sid in entry.intended_for for target in layout[sid]
         ]
     return sidecar
+
+
+def _check_aslcontext(index: int, entry: SeriesEntry, outputs: list[_Output], converted_root: Path) -> list[str]:
+    """The ASL series' volume labels, checked against its NIfTI's volume count (before anything is written)."""
+    import nibabel as nib
+
+    context = sidecars.asl_context(entry)
+    for output in outputs:
+        shape = nib.load(converted_root / f"{output.stem}{output.extension}").shape  # type: ignore[attr-defined]
+        volumes = shape[3] if len(shape) > 3 else 1
+        if len(context) != volumes or set(context) - set(sidecars.ASL_VOLUME_TYPES):
+            raise InvalidArgument.field(
+                f"series[{index}].metadata.{sidecars.ASL_CONTEXT_KEY}",
+                f"ASL series {entry.series_id} has {volumes} volumes but aslcontext labels {context}: give one of "
+                f"{', '.join(sidecars.ASL_VOLUME_TYPES)} per volume",
+            )
+    return context
 
 
 # ---------------------------------------------------------------- dates and times
