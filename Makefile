@@ -30,6 +30,9 @@ $(STAMP): constraints.txt requirements-dev.txt $(addsuffix pyproject.toml,$(SERV
 	# compat editable mode: a .pth per distribution, so new subpackages need no reinstall
 	$(BIN)/python -m pip install -q -c constraints.txt -r requirements-dev.txt \
 		--config-settings editable_mode=compat $(addprefix -e ,$(SERVICES)) -e tools 2>&1 | $(QUIET_PIP)
+	# Colin27 + AAL templates (segmentation training data) from Debian's mricron-data
+	test -d /usr/share/mricron/templates || { apt-get update -qq && apt-get install -y -qq mricron-data; } \
+		|| echo "warning: could not install mricron-data (needs root); segmentation data tests will fail"
 	$(BIN)/python -c "import tessera.core, tessera.devstack, tritonclient.grpc, torch"
 	touch $(STAMP)
 
