@@ -11,6 +11,7 @@ from pathlib import Path
 import grpc
 import pytest
 
+from tessera.bids.client import upload_archive
 from tessera.bids.corpus import corpus_archive, generate_corpus
 from tessera.bids.publish import download_dataset
 from tessera.bids.validate import validate_dataset
@@ -43,13 +44,7 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _upload(channel: grpc.Channel, path: Path) -> common_pb2.ArtifactRef:
-    def parts() -> Iterator[bids_pb2.UploadRequest]:
-        yield bids_pb2.UploadRequest(info=bids_pb2.UploadInfo(filename=path.name, size=path.stat().st_size))
-        with open(path, "rb") as fh:
-            while chunk := fh.read(1 << 20):
-                yield bids_pb2.UploadRequest(chunk=chunk)
-
-    return bids_pb2_grpc.BidsStub(channel).Upload(parts(), timeout=120)
+    return upload_archive(bids_pb2_grpc.BidsStub(channel), path, timeout_s=120)
 
 
 def _wait(channel: grpc.Channel, job_id: str) -> common_pb2.Job:
@@ -150,3 +145,18 @@ def test_bad_archive_gives_findings_not_a_crash(bids_service: RunningService) ->
         with pytest.raises(grpc.RpcError) as missing:
             stub.StartIngest(bids_pb2.StartIngestRequest())
         assert [f for f, _ in field_violations(missing.value)] == ["archive.uri"]
+
+
+def test_cli_ingest_then_jobs_watch(bids_service: RunningService, archive: Path) -> None:
+    from typer.testing import CliRunner
+
+    from tessera.cli.main import app
+
+    runner = CliRunner()
+    target = f"127.0.0.1:{bids_service.grpc_port}"
+    started = runner.invoke(app, ["bids", "ingest", str(archive), "--target", target])
+    assert started.exit_code == 0, started.output
+    job_id = started.stdout.strip().splitlines()[-1]
+    watched = runner.invoke(app, ["jobs", "watch", job_id, "--target", target])
+    assert watched.exit_code == 0, watched.output
+    assert "plan.json" in watched.stdout, "the ingest job's result is the stored plan"

@@ -10,12 +10,12 @@ from __future__ import annotations
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
 
+from tessera.bids.client import upload_archive
 from tessera.bids.corpus import corpus_archive, generate_corpus
 from tessera.bids.publish import download_dataset
 from tessera.bids.validate import validate_dataset
@@ -71,16 +71,6 @@ class BidsReport:
         ]
 
 
-def _upload(stub: bids_pb2_grpc.BidsStub, path: Path) -> common_pb2.ArtifactRef:
-    def parts() -> Iterator[bids_pb2.UploadRequest]:
-        yield bids_pb2.UploadRequest(info=bids_pb2.UploadInfo(filename=path.name, size=path.stat().st_size))
-        with open(path, "rb") as fh:
-            while chunk := fh.read(1 << 20):
-                yield bids_pb2.UploadRequest(chunk=chunk)
-
-    return stub.Upload(parts(), timeout=300)
-
-
 def _wait(jobs: common_pb2_grpc.JobsStub, job_id: str) -> common_pb2.Job:
     return list(jobs.WatchJob(common_pb2.WatchJobRequest(id=job_id), timeout=600))[-1]
 
@@ -100,7 +90,7 @@ def run_bids(stack: DevStack, log_dir: Path, *, subjects: int = 2, sessions: int
             with grpc.insecure_channel(f"127.0.0.1:{services[0].grpc_port}") as channel:
                 stub, jobs = bids_pb2_grpc.BidsStub(channel), common_pb2_grpc.JobsStub(channel)
                 started = time.monotonic()
-                job = stub.StartIngest(bids_pb2.StartIngestRequest(archive=_upload(stub, archive),
+                job = stub.StartIngest(bids_pb2.StartIngestRequest(archive=upload_archive(stub, archive),
                                                                    dataset_name="Tessera demo"))
                 ingested = _wait(jobs, job.id)
                 report.ingest_s = time.monotonic() - started

@@ -56,3 +56,33 @@ def convert_cmd(
     for issue in report.errors:
         typer.echo(f"ERROR {issue}", err=True)
     raise typer.Exit(0 if report.ok else 1)
+
+
+@app.command("ingest")
+def ingest_cmd(
+    archive: Path = typer.Argument(..., exists=True, dir_okay=False, help="A zip or tar.gz archive."),
+    target: str = typer.Option("127.0.0.1:50051", "--target", "-t", envvar="TESSERA_TARGET", help="bids host:port."),
+    token: str | None = typer.Option(None, "--token", envvar="TESSERA_AUTH_TOKEN", help="Bearer token."),
+    auto_finalize: bool = typer.Option(False, "--auto-finalize", help="Publish the inferred plan unattended."),
+    dataset_name: str = typer.Option("", help="dataset_description.json Name."),
+) -> None:
+    """Upload ARCHIVE to a running bids service and start its ingest job; prints the upload (job) id.
+
+    Follow it with `tessera jobs watch ID -t TARGET`.
+    """
+    import grpc
+
+    from tessera.bids.client import upload_archive
+    from tessera.v1 import bids_pb2, bids_pb2_grpc
+
+    metadata = [("authorization", f"Bearer {token}")] if token else None
+    with grpc.insecure_channel(target) as channel:
+        stub = bids_pb2_grpc.BidsStub(channel)
+        try:
+            ref = upload_archive(stub, archive, metadata=metadata)
+            job = stub.StartIngest(bids_pb2.StartIngestRequest(archive=ref, auto_finalize=auto_finalize,
+                                                               dataset_name=dataset_name), metadata=metadata)
+        except grpc.RpcError as err:
+            typer.echo(f"{err.code().name}: {err.details()}", err=True)  # type: ignore[attr-defined]
+            raise typer.Exit(1) from None
+    typer.echo(job.id)
