@@ -50,10 +50,11 @@ class Segmenter:
     def segment(self, subject: SubjectVolumes) -> SegmentOutcome:
         timings: dict[str, float] = {}
         started = time.perf_counter()
-        spacing = tuple(float(z) for z in np.sqrt((subject.affine[:3, :3] ** 2).sum(axis=0)))
+        zooms = np.sqrt((subject.affine[:3, :3] ** 2).sum(axis=0))
+        spacing = (float(zooms[0]), float(zooms[1]), float(zooms[2]))
         target = self.card.spacing_mm
-        channels = []
-        missing_idx = []
+        channels: list[np.ndarray | None] = []
+        missing_idx: list[int] = []
         for k, contrast in enumerate(self.card.contrasts):
             if contrast in subject.data:
                 channels.append(resample_to_spacing(normalise_intensities(subject.data[contrast]), spacing, target))
