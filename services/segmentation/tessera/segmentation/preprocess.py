@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import numpy as np
+from monai.transforms import NormalizeIntensity
 from scipy import ndimage
 
 
-def normalise_intensities(volume: np.ndarray, eps: float = 1e-6) -> np.ndarray:
-    """Z-score a (D, H, W) volume over its head voxels (those above 5% of the 99th percentile).
+def normalise_intensities(volume: np.ndarray) -> np.ndarray:
+    """Z-score a (D, H, W) volume over its non-zero voxels; zeros stay zero.
 
-    MRI intensities have no unit and differ by scanner and sequence; z-scoring the head removes
-    the scale so the network sees comparable inputs. Background stays near its own (negative) value.
+    The same MONAI ``NormalizeIntensity(nonzero=True)`` the training data pipeline applies per
+    contrast (``data.augment``), so served inputs look like training inputs. MRI intensities have
+    no unit and differ by scanner and sequence; z-scoring removes the scale.
     """
-    v = np.asarray(volume, dtype=np.float32)
-    high = float(np.percentile(v, 99.0)) if v.size else 0.0
-    head = v > 0.05 * high if high > 0 else np.ones(v.shape, bool)
-    if not head.any():
-        return np.zeros_like(v)
-    mean, std = float(v[head].mean()), float(v[head].std())
-    return ((v - mean) / max(std, eps)).astype(np.float32)
+    out = NormalizeIntensity(nonzero=True)(np.asarray(volume, dtype=np.float32))
+    return np.asarray(out, dtype=np.float32)
 
 
 def resample_to_spacing(volume: np.ndarray, spacing_mm: tuple[float, float, float], target_mm: float,
