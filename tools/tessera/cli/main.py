@@ -1,7 +1,8 @@
 """``tessera`` CLI entry point.
 
 Service distributions add their own client commands by declaring an entry point in the group
-``tessera.cli`` that names a ``typer.Typer``; it appears as ``tessera <name> ...``.
+``tessera.cli``: a ``typer.Typer`` appears as ``tessera <name> <command> ...``, a plain function
+as the single command ``tessera <name> ...``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,11 @@ app.add_typer(jobs_app, name="jobs", help="Inspect and follow jobs of any servic
 
 for ep in entry_points(group="tessera.cli"):
     try:
-        app.add_typer(ep.load(), name=ep.name)
+        plugin = ep.load()
+        if isinstance(plugin, typer.Typer):
+            app.add_typer(plugin, name=ep.name)
+        else:
+            app.command(name=ep.name)(plugin)
     except Exception as exc:  # a broken plugin must not take the whole CLI down
         logging.getLogger(__name__).warning("cannot load CLI commands %r: %s", ep.name, exc)
 

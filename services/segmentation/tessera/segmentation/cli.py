@@ -11,7 +11,6 @@ from pathlib import Path
 
 import typer
 
-segment_app = typer.Typer(help="Segment one subject's T1w (+ optional T2w, FLAIR) into a label map.")
 segmentation_app = typer.Typer(no_args_is_help=True, help="Segmentation models: train and inspect.")
 
 
@@ -24,7 +23,6 @@ def _runtime():  # type: ignore[no-untyped-def]
     return ServiceRuntime(settings, configure_logs=False)
 
 
-@segment_app.callback(invoke_without_command=True)
 def segment(
     t1: Path = typer.Argument(..., exists=True, dir_okay=False, help="T1w NIfTI."),
     out: Path = typer.Argument(..., help="Output label map (.nii.gz)."),
@@ -32,6 +30,7 @@ def segment(
     flair: Path | None = typer.Option(None, exists=True, dir_okay=False, help="FLAIR NIfTI of the same subject."),
     model: str = typer.Option("", help="Model name (default from TESSERA_SEGMENTATION_DEFAULT_MODEL)."),
 ) -> None:
+    """Segment one subject's T1w (+ optional T2w, FLAIR) into a label map; prints volumes and timings."""
     import nibabel as nib
     import numpy as np
 

@@ -102,13 +102,13 @@ def _batches(dataset: Dataset[Any] | Sequence[Any], batch_size: int, shuffle: bo
                       num_workers=0)
 
 
-def _check_model(model: MultiBranchModel) -> dict[str, list[torch.nn.Parameter]]:
+def _check_model(model: MultiBranchModel, balance: bool) -> dict[str, list[torch.nn.Parameter]]:
     branches = model.branch_parameters()
     if sorted(branches) != sorted(model.contrasts):
         raise InvalidArgument.field(
             "model", f"branch_parameters() keys {sorted(branches)} must match contrasts {list(model.contrasts)}"
         )
-    if len(branches) < 2:
+    if balance and len(branches) < 2:
         raise InvalidArgument.field("model", "balanced training needs at least two contrast branches")
     return branches
 
@@ -167,7 +167,7 @@ def train(model: MultiBranchModel, dataset_train: Dataset[Any] | Sequence[Any],
     following steps into re-balancing steps when the imbalance passes ``config.threshold``. Validation Dice
     (``metric_fn``) after every epoch. ``progress`` receives non-decreasing fractions ending at 1.0.
     """
-    branches = _check_model(model)
+    branches = _check_model(model, config.balance)
     if len(dataset_train) == 0:  # type: ignore[arg-type]
         raise InvalidArgument.field("dataset_train", "training dataset is empty")
     report: ProgressFn = progress or (lambda _f, _m: None)
@@ -175,11 +175,12 @@ def train(model: MultiBranchModel, dataset_train: Dataset[Any] | Sequence[Any],
     generator = torch.Generator().manual_seed(config.seed)
     loss_fn = DiceCELoss(to_onehot_y=True, softmax=True)
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
-    speed = ConditionalLearningSpeed(list(branches))
+    # Learning speeds compare branches: a single-contrast model has nothing to compare or balance.
+    speed = ConditionalLearningSpeed(list(branches)) if len(branches) > 1 else None
     scheduler = BalancedScheduler(
         branches, config.threshold, config.rebalance_window,
         start_step=config.balance_warmup_epochs * config.steps_per_epoch,
-    )
+    ) if speed is not None else None
     total = config.epochs * config.steps_per_epoch
     result = TrainResult(total_steps=total)
     loader = _batches(dataset_train, config.batch_size, shuffle=True, generator=generator)
@@ -189,14 +190,14 @@ def train(model: MultiBranchModel, dataset_train: Dataset[Any] | Sequence[Any],
     for epoch in range(config.epochs):
         model.train()
         losses: list[float] = []
-        rebalanced_before = scheduler.rebalancing_steps
+        rebalanced_before = scheduler.rebalancing_steps if scheduler is not None else 0
         for _ in range(config.steps_per_epoch):
             try:
                 batch = next(stream)
             except StopIteration:  # cycle the data: an epoch is a fixed number of steps
                 stream = iter(loader)
                 batch = next(stream)
-            plan = scheduler.next_step() if config.balance else None
+            plan = scheduler.next_step() if config.balance and scheduler is not None else None
             rebalancing = plan is not None and plan.rebalancing
             drop = plan.drop if plan is not None and rebalancing and config.rebalance_drop_faster else frozenset()
             image = fill_missing_contrasts(batch["image"].float(), model.contrasts, drop)
@@ -207,7 +208,7 @@ def train(model: MultiBranchModel, dataset_train: Dataset[Any] | Sequence[Any],
             if plan is not None and plan.focus is not None:
                 freeze_grads_outside(model, plan.focus)
                 result.rebalancing_focus[plan.focus] = result.rebalancing_focus.get(plan.focus, 0) + 1
-            else:
+            elif speed is not None and scheduler is not None:
                 snapshot = speed.update(model.branch_parameters())
                 result.speed_history.append(snapshot)
                 if config.balance:
@@ -217,11 +218,11 @@ def train(model: MultiBranchModel, dataset_train: Dataset[Any] | Sequence[Any],
             step += 1
             report(step / total * 0.999, f"epoch {epoch + 1}/{config.epochs} step {step}/{total} loss {losses[-1]:.4f}")
         val = evaluate_dice(model, dataset_val, (), metric_fn, config.batch_size) if len(dataset_val) else []  # type: ignore[arg-type]
-        record = EpochRecord(epoch, sum(losses) / len(losses), val, _nanmean(val),
-                             scheduler.rebalancing_steps - rebalanced_before)
+        rebalanced = scheduler.rebalancing_steps if scheduler is not None else 0
+        record = EpochRecord(epoch, sum(losses) / len(losses), val, _nanmean(val), rebalanced - rebalanced_before)
         result.epochs.append(record)
         report(step / total * 0.999,
                f"epoch {epoch + 1}/{config.epochs} loss {record.train_loss:.4f} val dice {record.val_mean_dice:.4f}")
-    result.rebalancing_steps = scheduler.rebalancing_steps
+    result.rebalancing_steps = scheduler.rebalancing_steps if scheduler is not None else 0
     report(1.0, "training finished")
     return result
