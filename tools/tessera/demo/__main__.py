@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from tessera.demo import segmentation_part
 from tessera.demo.bids_part import run_bids
 from tessera.demo.pipeline import run_pipeline
 from tessera.devstack import DevStack, StackConfig
@@ -21,8 +22,14 @@ def main() -> int:
     with DevStack(StackConfig(log_dir=log_dir)) as stack:
         print(f"stack ready in {time.monotonic() - started:.1f}s; running the reference pipeline ...", flush=True)
         report = run_pipeline(stack, log_dir)
-        print("reference pipeline done; running the bids service ...", flush=True)
-        bids = run_bids(stack, log_dir)
+        print("reference pipeline done; starting segmentation and training its model ...", flush=True)
+        seg_service, seg = segmentation_part.start(stack, log_dir)
+        try:
+            print("running the bids service (its dataset feeds segmentation) ...", flush=True)
+            bids = run_bids(stack, log_dir)
+            segmentation_part.collect(stack, seg, bids.dataset_uri)
+        finally:
+            seg_service.process.stop()
     print("\n== Tessera demo summary ==")
     print("-- platform: the reference pipeline (events -> job -> Triton -> S3 -> events)")
     for line in report.lines():
@@ -30,9 +37,12 @@ def main() -> int:
     print("-- bids: DICOM + task logs -> validated BIDS dataset")
     for line in bids.lines():
         print(line)
+    print("-- segmentation: cascaded 3D FCN, balanced multi-contrast training")
+    for line in seg.lines():
+        print(line)
     print(f"total {time.monotonic() - started:.1f}s; logs in {log_dir}/")
     ok = report.completed == report.requests and report.max_abs_diff < 1e-4 and len(report.dead_letters) == 2
-    ok = ok and bids.ok
+    ok = ok and bids.ok and seg.ok
     print("RESULT:", "OK" if ok else "PROBLEM (see above and the logs)")
     return 0 if ok else 1
 

@@ -44,6 +44,7 @@ class BidsReport:
     ingest_s: float = 0.0
     finalize_s: float = 0.0
     event: bool = False
+    dataset_uri: str = ""
     dataset_files: int = 0
     validator_errors: int = -1
     validator_warnings: int = -1
@@ -120,7 +121,8 @@ def run_bids(stack: DevStack, log_dir: Path, *, subjects: int = 2, sessions: int
                     return report
             for _, record in read_topic(settings, DATASET_READY, want=1000, timeout_s=5):
                 data = decode(record.headers, record.key, record.value).get_data()  # type: ignore[attr-defined]
-                report.event = report.event or (isinstance(data, dict) and data.get("upload_id") == job.id)
+                if isinstance(data, dict) and data.get("upload_id") == job.id:
+                    report.event, report.dataset_uri = True, str(data.get("dataset_uri", ""))
             manifest = download_dataset(open_store(settings), dataset_prefix(job.id), work / "dataset")
             report.dataset_files = len(manifest.files)
             validation = validate_dataset(work / "dataset")

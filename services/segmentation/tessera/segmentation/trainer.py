@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -26,6 +27,7 @@ from tessera.segmentation.networks import MultiContrastUNet3D, UNetConfig
 from tessera.segmentation.training import TrainConfig, dice_with_missing, train, utilisation_from_dice
 
 Progress = Callable[[float, str], None]
+HEAD_FOV_MM = (176.0, 208.0, 176.0)
 
 
 class NamedContrastUNet(nn.Module):
@@ -75,10 +77,13 @@ def train_cascade(spec: CascadeTrainSpec, repo: ModelRepository, name: str,
     """Train, measure, export (checked against PyTorch) and publish both stages; returns the card."""
     torch.manual_seed(spec.seed)
     common: dict[str, Any] = {"task": spec.task, "contrasts": spec.contrasts, "seed": spec.seed}
-    coarse_train = SyntheticBrainDataset(spacing_mm=spec.coarse_spacing_mm, split="train", n=spec.train_samples,
-                                         **common)
-    coarse_val = SyntheticBrainDataset(spacing_mm=spec.coarse_spacing_mm, split="test", n=spec.val_samples,
-                                       augment=False, **common)
+    # Stage 1 sees the whole head on its coarse grid: one fixed box (a 176 x 208 x 176 mm field of
+    # view holds either template brain) so samples of different brains batch together.
+    head = tuple(int(np.ceil(mm / spec.coarse_spacing_mm)) for mm in HEAD_FOV_MM)
+    coarse_train = SyntheticBrainDataset(spacing_mm=spec.coarse_spacing_mm, size=head, split="train",
+                                         n=spec.train_samples, **common)
+    coarse_val = SyntheticBrainDataset(spacing_mm=spec.coarse_spacing_mm, size=head, split="test",
+                                       n=spec.val_samples, augment=False, **common)
     crop = (spec.roi, spec.roi, spec.roi)
     fine_train = SyntheticBrainDataset(spacing_mm=spec.spacing_mm, size=crop, split="train", n=spec.train_samples,
                                        **common)
