@@ -13,7 +13,8 @@ from tests.conftest import REPO_ROOT
 def test_readme_documents_every_setting_and_no_stale_ones() -> None:
     readme = (REPO_ROOT / "README.md").read_text()
     documented = set(re.findall(r"^\| `(TESSERA_[A-Z0-9_]+)` \|", readme, flags=re.M))
-    expected = {ENV_PREFIX + name.upper() for cls in (TesseraSettings, BidsSettings, SegmentationSettings) for name in cls.model_fields}
+    classes = (TesseraSettings, BidsSettings, SegmentationSettings)
+    expected = {ENV_PREFIX + name.upper() for cls in classes for name in cls.model_fields}
     assert expected - documented == set(), "settings missing from README"
     assert documented - expected == set(), "README documents settings the code no longer has"
 
