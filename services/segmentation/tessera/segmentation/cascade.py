@@ -145,7 +145,9 @@ def coarse_shape(shape: Sequence[int], spacing_mm: Sequence[float], coarse_spaci
 def _softmax_predictor(stage: StagePredictor) -> Callable[[torch.Tensor], torch.Tensor]:
     def predict(window: torch.Tensor) -> torch.Tensor:
         logits = stage(window.detach().cpu().numpy().astype(np.float32, copy=False))
-        return torch.softmax(torch.from_numpy(np.asarray(logits, dtype=np.float32)), dim=1)
+        # Backends may return read-only buffers (onnxruntime, Triton): copy only in that case.
+        array = np.asarray(logits, dtype=np.float32)
+        return torch.softmax(torch.from_numpy(array if array.flags.writeable else array.copy()), dim=1)
 
     return predict
 
