@@ -14,7 +14,9 @@ from tessera.segmentation.balance import (
     ConditionalLearningSpeed,
     SpeedSnapshot,
     conditional_utilisation,
+    fill_absent_contrasts,
     fill_missing_contrasts,
+    sample_contrast_dropout,
     utilisation_gap,
 )
 
@@ -67,6 +69,52 @@ def test_learning_speed_counts_all_parameters_of_a_branch_as_one_group() -> None
     assert ConditionalLearningSpeed.step_speed(group) == pytest.approx(2.0)
 
 
+def test_fusion_measure_compares_fusion_with_branch_speed_per_contrast() -> None:
+    speed = ConditionalLearningSpeed(["A", "B"])
+    # Per step: A branch 4/2 = 2.0, A fusion 1/4 = 0.25; B branch 0.25/1 = 0.25, B fusion 12.5/5 = 2.5.
+    # learned_from = log10(S_branch / S_fusion): A log10(8), B log10(0.1) = -1 (B's fusion moves 10x its encoder).
+    a, b = [_param([1.0, 1.0], [2.0, 0.0])], [_param([1.0], [0.5])]
+    fa, fb = [_param([2.0], [1.0])], [_param([1.0, 2.0], [2.5, 2.5])]
+    snap = speed.update({"A": a, "B": b}, {"A": fa, "B": fb})
+    snap = speed.update({"A": a, "B": b}, {"A": fa, "B": fb})
+    assert snap.fusion_speeds == {"A": pytest.approx(0.5), "B": pytest.approx(5.0)}
+    assert snap.learned_from["A"] == pytest.approx(math.log10(4.0 / 0.5))
+    assert snap.learned_from["B"] == pytest.approx(-1.0)
+    assert snap.slowest == "B" and snap.fastest == "A"
+    assert snap.imbalance == pytest.approx(math.log10(8.0) + 1.0)
+
+
+def test_fusion_measure_can_disagree_with_encoder_speeds() -> None:
+    # The dominant contrast's encoder may be the slower one in absolute terms (A: 0.25 per step vs B: 1.0), yet
+    # the decoder reads B 100x faster than B's encoder learns: the model learns least from B.
+    speed = ConditionalLearningSpeed(["A", "B"])
+    snap = speed.update({"A": [_param([1.0], [0.5])], "B": [_param([1.0], [1.0])]},
+                        {"A": [_param([1.0], [0.5])], "B": [_param([1.0], [10.0])]})
+    assert snap.slowest == "B"
+    assert snap.imbalance == pytest.approx(2.0)
+
+
+def test_learning_speed_warmup_counts_steps_without_accumulating() -> None:
+    speed = ConditionalLearningSpeed(["A", "B"], warmup=2)
+    a, b = [_param([1.0], [1.0])], [_param([1.0], [2.0])]
+    assert speed.update({"A": a, "B": b}).imbalance == 0.0
+    speed.update({"A": a, "B": b})
+    snap = speed.update({"A": a, "B": b})
+    assert snap.step == 3 and snap.speeds == {"A": pytest.approx(1.0), "B": pytest.approx(4.0)}
+    with pytest.raises(InvalidArgument, match="warmup"):
+        ConditionalLearningSpeed(["A", "B"], warmup=-1)
+
+
+def test_learning_speed_rejects_fusion_parameters_given_only_sometimes() -> None:
+    speed = ConditionalLearningSpeed(["A", "B"])
+    a, b = [_param([1.0], [1.0])], [_param([1.0], [2.0])]
+    speed.update({"A": a, "B": b})
+    with pytest.raises(InvalidArgument, match="fusion_params"):
+        speed.update({"A": a, "B": b}, {"A": a, "B": b})
+    with pytest.raises(InvalidArgument, match="fusion_params"):
+        ConditionalLearningSpeed(["A", "B"]).update({"A": a, "B": b}, {"A": a})
+
+
 def test_learning_speed_rejects_unknown_branch_set() -> None:
     speed = ConditionalLearningSpeed(["A", "B"])
     with pytest.raises(InvalidArgument, match="branch_params"):
@@ -109,3 +157,25 @@ def test_fill_missing_sets_channel_to_zero_and_keeps_input() -> None:
     assert float(x.sum()) == 2 * 3 * 64  # input untouched
     with pytest.raises(InvalidArgument, match="PD"):
         fill_missing_contrasts(x, ["T1w", "T2w", "FLAIR"], {"PD"})
+
+
+def test_contrast_dropout_never_removes_every_contrast_and_hits_its_rate() -> None:
+    g = torch.Generator().manual_seed(0)
+    present = sample_contrast_dropout(4000, ["T1w", "T2w", "FLAIR"], 0.5, g)
+    assert present.shape == (4000, 3)
+    assert set(present.unique().tolist()) == {0.0, 1.0}
+    assert bool((present.sum(dim=1) >= 1).all())
+    # 0.5 per contrast, less the all-missing draws (1/8) where one of 3 is put back: 0.5 - 1/24 ~ 0.458.
+    assert 0.40 < float(1 - present.mean()) < 0.50
+    assert bool((sample_contrast_dropout(10, ["T1w"], 0.9, g) == 1).all())
+    with pytest.raises(InvalidArgument, match="contrast_dropout"):
+        sample_contrast_dropout(2, ["A", "B"], 1.0, g)
+
+
+def test_fill_absent_contrasts_per_sample() -> None:
+    x = torch.ones(2, 2, 3, 3, 3)
+    filled = fill_absent_contrasts(x, torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
+    assert float(filled[0, 1].abs().sum()) == float(filled[1, 0].abs().sum()) == 0.0
+    assert float(filled[0, 0].sum()) == float(filled[1, 1].sum()) == 27.0
+    with pytest.raises(InvalidArgument, match="contrast_present"):
+        fill_absent_contrasts(x, torch.ones(2, 3))

@@ -2,7 +2,9 @@
 
 Task: 16^3 volumes, labels background / class 1 / class 2 (random spheres). Contrast A shows both classes
 cleanly (+-2 over noise 0.3: the easy, dominant cue); contrast B shows the same classes weakly (+-1 over
-noise 0.8). A tiny network with one encoder per contrast fused in a decoder learns A greedily.
+noise 0.8). A tiny network with one encoder per contrast fused in a decoder learns A greedily. Two networks:
+``TinyTwoBranch`` (no fusion parameters: the encoder-only fallback measure) and a small
+:class:`MultiContrastUNet3D` behind :class:`NamedContrastUNet` (the paper's fusion-vs-branch measure).
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ import torch
 from torch import nn
 
 from tessera.core.errors import InvalidArgument
-from tessera.segmentation.balance import MISSING_CONTRAST_FILL, MultiBranchModel
+from tessera.segmentation.balance import MISSING_CONTRAST_FILL, FusionModel, MultiBranchModel
+from tessera.segmentation.networks import MultiContrastUNet3D, UNetConfig
+from tessera.segmentation.trainer import NamedContrastUNet
 from tessera.segmentation.training import (
     TrainConfig,
     TrainResult,
@@ -47,7 +51,9 @@ class TinyTwoBranch(nn.Module):
     def branch_parameters(self) -> dict[str, list[nn.Parameter]]:
         return {c: list(e.parameters()) for c, e in self.encoders.items()}
 
-    def forward(self, x: torch.Tensor, drop_contrasts: Collection[str] = ()) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, drop_contrasts: Collection[str] = (),
+                contrast_present: torch.Tensor | None = None) -> torch.Tensor:
+        # The caller fills a sample's missing channels (contrast_present == 0) in x: nothing more to do here.
         feats = []
         for i, c in enumerate(self.contrasts):
             xi = x[:, i : i + 1]
@@ -86,12 +92,22 @@ def make_task(n: int, seed: int) -> list[dict[str, torch.Tensor]]:
     return items
 
 
-def _run(balance: bool) -> tuple[TrainResult, dict[str, list[float]], list[tuple[float, str]]]:
+Run = tuple[TrainResult, dict[str, list[float]], list[tuple[float, str]]]
+
+
+def _unet() -> NamedContrastUNet:
+    return NamedContrastUNet(MultiContrastUNet3D(UNetConfig(in_contrasts=2, num_classes=3, depth=1, base_width=4)),
+                             ("A", "B"))
+
+
+def _run(balance: bool, unet: bool = False, contrast_dropout: float = 0.0) -> Run:
     torch.manual_seed(0)
-    model = TinyTwoBranch()
+    model: MultiBranchModel = _unet() if unet else TinyTwoBranch()
     assert isinstance(model, MultiBranchModel)
+    assert isinstance(model, FusionModel) == unet
     config = TrainConfig(epochs=8, steps_per_epoch=25, lr=0.01, batch_size=4, balance=balance,
-                         threshold=THRESHOLD, rebalance_window=5, balance_warmup_epochs=1, seed=0)
+                         threshold=THRESHOLD, rebalance_window=5, balance_warmup_epochs=1, seed=0,
+                         contrast_dropout=contrast_dropout)
     calls: list[tuple[float, str]] = []
     result = train(model, make_task(16, seed=1), make_task(6, seed=2), config,
                    progress=lambda f, m: calls.append((f, m)))
@@ -106,6 +122,16 @@ def plain() -> tuple[TrainResult, dict[str, list[float]], list[tuple[float, str]
 @pytest.fixture(scope="module")
 def balanced() -> tuple[TrainResult, dict[str, list[float]], list[tuple[float, str]]]:
     return _run(balance=True)
+
+
+@pytest.fixture(scope="module")
+def unet_plain() -> Run:
+    return _run(balance=False, unet=True)
+
+
+@pytest.fixture(scope="module")
+def unet_balanced() -> Run:
+    return _run(balance=True, unet=True)
 
 
 def test_plain_training_learns_and_reports_history(plain: Any) -> None:
@@ -152,6 +178,39 @@ def test_balanced_training_rebalances_towards_the_slow_contrast(plain: Any, bala
     )
 
 
+def test_fusion_measure_finds_the_under_used_contrast(unet_plain: Any) -> None:
+    result, dice, _ = unet_plain
+    last = result.speed_history[-1]
+    assert set(last.fusion_speeds) == {"A", "B"}  # the paper's fusion-vs-branch measure, not the fallback
+    # The model learns less from B: its encoder barely moves relative to the decoder weights reading it.
+    assert last.slowest == "B" and last.imbalance > 3 * THRESHOLD
+    rates = utilisation_from_dice(dice)
+    assert rates["A"] > 0.6 and rates["B"] < 0.05
+
+
+def test_fusion_balanced_training_favours_the_weak_contrast(unet_plain: Any, unet_balanced: Any) -> None:
+    result, dice, _ = unet_balanced
+    assert result.rebalancing_steps > 50
+    assert set(result.rebalancing_focus) == {"B"}
+    assert result.epochs[-1].val_mean_dice > 0.8
+    plain_rates = utilisation_from_dice(unet_plain[1])
+    balanced_rates = utilisation_from_dice(dice)
+    assert balanced_rates["B"] > plain_rates["B"] + 0.02
+    assert max(balanced_rates.values()) - min(balanced_rates.values()) < (
+        max(plain_rates.values()) - min(plain_rates.values()) - 0.03
+    )
+
+
+def test_contrast_dropout_makes_the_dominant_contrast_dispensable(unet_plain: Any) -> None:
+    _result, dice, _ = _run(balance=False, unet=True, contrast_dropout=0.2)
+    mean = lambda scores: sum(scores) / len(scores)  # noqa: E731
+    without_a_plain = mean(unet_plain[1]["A"])
+    without_a_dropout = mean(dice["A"])
+    assert without_a_plain < 0.4
+    assert without_a_dropout > without_a_plain + 0.3
+    assert mean(dice["none"]) > 0.9  # still learns the full-input task
+
+
 def test_per_class_dice_on_hand_values() -> None:
     labels = torch.zeros(1, 1, 2, 2, 2, dtype=torch.long)
     labels[0, 0, 0] = 1  # 4 voxels of class 1, none of class 2
@@ -168,3 +227,22 @@ def test_train_rejects_model_whose_branches_do_not_match_contrasts() -> None:
     model.contrasts = ("A", "C")
     with pytest.raises(InvalidArgument, match="branch_parameters"):
         train(model, make_task(2, 0), make_task(1, 1), TrainConfig(epochs=1, steps_per_epoch=1))
+
+
+def test_named_unet_fusion_parameters_carry_their_gradient_slices() -> None:
+    model = _unet()
+    for params in model.fusion_parameters().values():
+        assert all(p.grad is None for p in params)  # before any backward
+    x = torch.randn(2, 2, 8, 8, 8)
+    model(x, contrast_present=torch.tensor([[1.0, 0.0], [1.0, 1.0]])).sum().backward()
+    fusion = model.fusion_parameters()
+    for k, name in enumerate(model.contrasts):
+        for sliced, view in zip(fusion[name], model.net.fusion_weights(k), strict=True):
+            assert torch.equal(sliced, view.detach()) and sliced.grad is not None
+    # Level 0's decoder conv reads cat([upsampled (4), A (4), B (4)]): B's slice is channels 8..12.
+    block = model.net.decoder[0]
+    assert isinstance(block, nn.Sequential)
+    conv = block[0]
+    b_grad = fusion["B"][-1].grad
+    assert isinstance(conv, nn.Conv3d) and conv.weight.grad is not None and b_grad is not None
+    assert torch.equal(b_grad, conv.weight.grad[:, 8:12])

@@ -45,9 +45,29 @@ class NamedContrastUNet(nn.Module):
     def branch_parameters(self) -> dict[str, list[nn.Parameter]]:
         return {name: list(self.net.contrast_parameters(k)) for k, name in enumerate(self._contrasts)}
 
-    def forward(self, x: torch.Tensor, drop_contrasts: Collection[str] = ()) -> torch.Tensor:
+    def fusion_parameters(self) -> dict[str, list[torch.Tensor]]:
+        """Per contrast, the decoder weight slices reading its skip features (``net.fusion_weights``), detached,
+        each carrying the matching slice of its weight's current gradient as ``.grad`` (None before backward)."""
+        return {name: [_slice_with_grad(view) for view in self.net.fusion_weights(k)]
+                for k, name in enumerate(self._contrasts)}
+
+    def forward(self, x: torch.Tensor, drop_contrasts: Collection[str] = (),
+                contrast_present: torch.Tensor | None = None) -> torch.Tensor:
         drop = {self._contrasts.index(name) for name in drop_contrasts}
-        return self.net(x, drop_contrasts=drop or None)  # type: ignore[no-any-return]
+        return self.net(x, contrast_present=contrast_present, drop_contrasts=drop or None)  # type: ignore[no-any-return]
+
+
+def _slice_with_grad(view: torch.Tensor) -> torch.Tensor:
+    """Detached, copy-free slice ``view`` of a parameter, with ``.grad`` set to the same slice of the parameter's
+    gradient (the view's own ``.grad`` is never populated: it is not a leaf)."""
+    base = view._base
+    if not isinstance(base, nn.Parameter) or not base.is_contiguous() or base.storage_offset() != 0:
+        raise TypeError("fusion weight is not a view of a contiguous parameter")
+    sliced = view.detach()
+    if base.grad is not None:
+        # Same layout as the (contiguous) weight, so the view's strides and offset address the same entries.
+        sliced.grad = base.grad.contiguous().as_strided(view.size(), view.stride(), view.storage_offset())
+    return sliced
 
 
 @dataclass(frozen=True)
@@ -64,6 +84,7 @@ class CascadeTrainSpec:
     roi: int = 48
     depth: int = 3
     base_width: int = 8
+    contrast_dropout: float = 0.2
     seed: int = 0
 
 
@@ -91,7 +112,7 @@ def train_cascade(spec: CascadeTrainSpec, repo: ModelRepository, name: str,
                                      augment=False, **common)
     classes = coarse_train.labels.classes
     config = TrainConfig(epochs=spec.epochs, steps_per_epoch=spec.steps_per_epoch, balance=spec.balanced,
-                         seed=spec.seed, lr=2e-3)
+                         contrast_dropout=spec.contrast_dropout, seed=spec.seed, lr=2e-3)
     results: dict[str, dict[str, Any]] = {}
     stages: dict[str, NamedContrastUNet] = {}
     for label, train_set, val_set, start in (("stage1", coarse_train, coarse_val, 0.0),

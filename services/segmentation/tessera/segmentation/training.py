@@ -27,8 +27,11 @@ from tessera.segmentation.balance import (
     MultiBranchModel,
     SpeedSnapshot,
     conditional_utilisation,
+    fill_absent_contrasts,
     fill_missing_contrasts,
     freeze_grads_outside,
+    fusion_parameters_of,
+    sample_contrast_dropout,
 )
 
 ProgressFn = Callable[[float, str], None]
@@ -55,6 +58,11 @@ class TrainConfig(BaseModel):
     balance_warmup_epochs: int = Field(1, ge=0, description="regular epochs before balancing may start")
     rebalance_drop_faster: bool = Field(
         False, description="re-balancing steps also feed the faster contrasts as missing (cut their flow)"
+    )
+    contrast_dropout: float = Field(
+        0.0, ge=0.0, lt=1.0,
+        description="missing-contrast augmentation: probability, per sample and contrast, that a regular step "
+                    "feeds the contrast as missing (never all contrasts of a sample)",
     )
     seed: int = 0
 
@@ -162,9 +170,12 @@ def train(model: MultiBranchModel, dataset_train: Dataset[Any] | Sequence[Any],
           progress: ProgressFn | None = None, metric_fn: MetricFn = per_class_dice) -> TrainResult:
     """Train ``model`` in place with Adam on ``DiceCELoss``; balanced (re-balancing steps) when ``config.balance``.
 
-    Every regular step feeds the per-branch gradients to :class:`ConditionalLearningSpeed` (so the speed
-    history is recorded for plain training too); with balancing on, :class:`BalancedScheduler` turns the
-    following steps into re-balancing steps when the imbalance passes ``config.threshold``. Validation Dice
+    Every regular step feeds the per-branch gradients (and, for a :class:`~tessera.segmentation.balance.FusionModel`,
+    the gradients of the fusion parameters reading each contrast) to :class:`ConditionalLearningSpeed` (so the
+    speed history is recorded for plain training too); with balancing on, :class:`BalancedScheduler` turns the
+    following steps into re-balancing steps when the imbalance passes ``config.threshold``. With
+    ``config.contrast_dropout`` > 0, regular steps feed randomly chosen contrasts of each sample as missing (filled
+    as for the utilisation rate, passed to the model as ``contrast_present``). Validation Dice
     (``metric_fn``) after every epoch. ``progress`` receives non-decreasing fractions ending at 1.0.
     """
     branches = _check_model(model, config.balance)
@@ -173,14 +184,16 @@ def train(model: MultiBranchModel, dataset_train: Dataset[Any] | Sequence[Any],
     report: ProgressFn = progress or (lambda _f, _m: None)
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
+    dropout_generator = torch.Generator().manual_seed(config.seed + 1)
     loss_fn = DiceCELoss(to_onehot_y=True, softmax=True)
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
     # Learning speeds compare branches: a single-contrast model has nothing to compare or balance.
-    speed = ConditionalLearningSpeed(list(branches)) if len(branches) > 1 else None
-    scheduler = BalancedScheduler(
-        branches, config.threshold, config.rebalance_window,
-        start_step=config.balance_warmup_epochs * config.steps_per_epoch,
-    ) if speed is not None else None
+    warmup = config.balance_warmup_epochs * config.steps_per_epoch
+    # Speeds skip the first half of the warm-up (the initialisation transient) and accumulate over its second
+    # half, so the scheduler's first decision rests on a settled estimate.
+    speed = ConditionalLearningSpeed(list(branches), warmup=warmup // 2) if len(branches) > 1 else None
+    scheduler = BalancedScheduler(branches, config.threshold, config.rebalance_window,
+                                  start_step=warmup) if speed is not None else None
     total = config.epochs * config.steps_per_epoch
     result = TrainResult(total_steps=total)
     loader = _batches(dataset_train, config.batch_size, shuffle=True, generator=generator)
@@ -202,14 +215,20 @@ def train(model: MultiBranchModel, dataset_train: Dataset[Any] | Sequence[Any],
             drop = plan.drop if plan is not None and rebalancing and config.rebalance_drop_faster else frozenset()
             image = fill_missing_contrasts(batch["image"].float(), model.contrasts, drop)
             optimiser.zero_grad(set_to_none=True)
-            logits: torch.Tensor = model(image, drop_contrasts=drop)
+            if config.contrast_dropout > 0.0 and not rebalancing and len(model.contrasts) > 1:
+                present = sample_contrast_dropout(image.shape[0], model.contrasts, config.contrast_dropout,
+                                                  dropout_generator)
+                logits: torch.Tensor = model(fill_absent_contrasts(image, present), drop_contrasts=drop,
+                                             contrast_present=present)
+            else:
+                logits = model(image, drop_contrasts=drop)
             loss = loss_fn(logits, _labels_with_channel(batch["label"]))
             loss.backward()
             if plan is not None and plan.focus is not None:
                 freeze_grads_outside(model, plan.focus)
                 result.rebalancing_focus[plan.focus] = result.rebalancing_focus.get(plan.focus, 0) + 1
             elif speed is not None and scheduler is not None:
-                snapshot = speed.update(model.branch_parameters())
+                snapshot = speed.update(model.branch_parameters(), fusion_parameters_of(model))
                 result.speed_history.append(snapshot)
                 if config.balance:
                     scheduler.observe(snapshot)
