@@ -233,6 +233,18 @@ def _too_many(count: int, limits: ExtractLimits, result: ExtractResult, name: st
     return False
 
 
+def _declares_too_much(rel: str, declared: int, limits: ExtractLimits, result: ExtractResult) -> bool:
+    """Reject an entry whose header already declares more than the per-file cap.
+
+    Header sizes can only reject early; they are never trusted to accept (``_store`` counts bytes).
+    """
+    if declared <= limits.max_file_bytes:
+        return False
+    message = f"entry declares {declared} bytes, over the per-file cap of {limits.max_file_bytes}; skipped"
+    result.findings.append(Finding(level=Level.ERROR, file=rel, message=message))
+    return True
+
+
 def _extract_zip(path: Path, dest: Path, limits: ExtractLimits, result: ExtractResult) -> None:
     result.format = "zip"
     archive_size = path.stat().st_size
@@ -252,11 +264,7 @@ def _extract_zip(path: Path, dest: Path, limits: ExtractLimits, result: ExtractR
             if placed is None:
                 continue
             rel, target = placed
-            # Header sizes can only reject early; they are never trusted to accept.
-            if info.file_size > limits.max_file_bytes:
-                result.findings.append(Finding(level=Level.ERROR, file=rel,
-                                               message=f"entry declares {info.file_size} bytes, over the per-file "
-                                                       f"cap of {limits.max_file_bytes}; skipped"))
+            if _declares_too_much(rel, info.file_size, limits, result):
                 continue
             try:
                 src = zf.open(info)
@@ -291,10 +299,7 @@ def _extract_tar(path: Path, dest: Path, limits: ExtractLimits, result: ExtractR
             if placed is None:
                 continue
             rel, target = placed
-            if member.size > limits.max_file_bytes:
-                result.findings.append(Finding(level=Level.ERROR, file=rel,
-                                               message=f"entry declares {member.size} bytes, over the per-file "
-                                                       f"cap of {limits.max_file_bytes}; skipped"))
+            if _declares_too_much(rel, member.size, limits, result):
                 continue
             src = tf.extractfile(member)
             if src is None:
