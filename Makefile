@@ -30,9 +30,16 @@ $(STAMP): constraints.txt requirements-dev.txt $(addsuffix pyproject.toml,$(SERV
 	# compat editable mode: a .pth per distribution, so new subpackages need no reinstall
 	$(BIN)/python -m pip install -q -c constraints.txt -r requirements-dev.txt \
 		--config-settings editable_mode=compat $(addprefix -e ,$(SERVICES)) -e tools 2>&1 | $(QUIET_PIP)
+	# HyperNetX only for its bundled hypergraphs (Les Misérables scenes): its metadata caps pandas<3,
+	# which the rest of the stack has outgrown, so it goes in without its pins and with its imports.
+	$(BIN)/python -m pip install -q --no-deps hypernetx==2.4.3 fastjsonschema==2.22.3 decorator==5.3.1 \
+		HeapDict==1.0.1 igraph==1.0.0 texttable==1.7.2 bitsets==0.9.1 concepts==0.9.2 graphviz==0.21 2>&1 | $(QUIET_PIP)
 	# Colin27 + AAL templates (segmentation training data) from Debian's mricron-data
 	test -d /usr/share/mricron/templates || { apt-get update -qq && apt-get install -y -qq mricron-data; } \
 		|| echo "warning: could not install mricron-data (needs root); segmentation data tests will fail"
+	# Fashion-MNIST (compression benchmarks and tests) from Debian's dataset-fashion-mnist
+	test -d /usr/share/datasets/fashion-mnist || { apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist; } \
+		|| echo "warning: could not install dataset-fashion-mnist (needs root); compression data tests will fail"
 	$(BIN)/python -c "import tessera.core, tessera.devstack, tritonclient.grpc, torch"
 	touch $(STAMP)
 
