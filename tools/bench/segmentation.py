@@ -51,7 +51,7 @@ from torch.utils.data import Dataset
 from tessera.segmentation.cascade import CascadeConfig, SegmentationCascade, TorchStage
 from tessera.segmentation.data import CONTRASTS, SyntheticBrainDataset
 from tessera.segmentation.data.dataset import centre_crop_or_pad
-from tessera.segmentation.export import OnnxCascade, export_stage, make_session
+from tessera.segmentation.export import BackendStage, OnnxCascade, export_stage, make_session
 from tessera.segmentation.networks import MultiContrastUNet3D, UNetConfig, count_parameters
 from tessera.segmentation.trainer import NamedContrastUNet
 from tessera.segmentation.training import TrainConfig, dice_with_missing, train, utilisation_from_dice
@@ -130,11 +130,12 @@ def make_net(contrasts: int, classes: int, args: argparse.Namespace) -> MultiCon
 
 
 def fit(name: str, net: MultiContrastUNet3D, data: Dataset[Any] | list[dict[str, Any]],
-        args: argparse.Namespace, balance: bool = False) -> tuple[NamedContrastUNet, float, Any]:
+        args: argparse.Namespace, balance: bool = False,
+        contrast_dropout: float = 0.0) -> tuple[NamedContrastUNet, float, Any]:
     """Train ``net`` (wrapped by contrast name) for ``epochs x steps`` steps; returns model, seconds, result."""
     model = NamedContrastUNet(net, CONTRASTS)
     config = TrainConfig(epochs=args.epochs, steps_per_epoch=args.steps, lr=2e-3, batch_size=2, balance=balance,
-                         seed=args.seed)
+                         contrast_dropout=contrast_dropout, seed=args.seed)
     start = time.perf_counter()
     result = train(model, data, [], config)  # no per-epoch validation: every figure is measured on the test split
     seconds = time.perf_counter() - start
@@ -176,11 +177,15 @@ def part1(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     single, single_time, _ = fit("single-stage FCN (full res, whole volumes)", make_net(3, k, args), fine_train, args)
     stage1_bal, _, bal_result = fit("stage 1 balanced (part 2)", make_net(3, k, args), coarse_train, args,
                                     balance=True)
+    stage1_drop, _, _ = fit(f"stage 1 balanced + contrast dropout {args.dropout:g} (part 2)", make_net(3, k, args),
+                            coarse_train, args, balance=True, contrast_dropout=args.dropout)
 
     config = CascadeConfig(coarse_spacing_mm=coarse, margin_mm=2 * coarse, roi_size=(args.roi,) * 3, overlap=0.5)
     cascade = SegmentationCascade(TorchStage(stage1.net), TorchStage(stage2.net), config)
     rows: dict[str, list[list[float]]] = {"stage 1 alone (upsampled)": [], "cascade": [], "single-stage FCN": []}
-    fractions, box_fractions, times = [], [], {"cascade": [], "single": []}
+    fractions: list[float] = []
+    box_fractions: list[float] = []
+    times: dict[str, list[float]] = {"cascade": [], "single": []}
     for sample in test:
         image, truth = sample["image"].numpy(), sample["label"][0].numpy()
         result = cascade(image, (args.spacing,) * 3)
@@ -221,7 +226,7 @@ def part1(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
           f"{args.epochs * args.steps} steps each), {len(coarse_test)} held-out volumes ==")
     print(f"{'training':<10}{'metric':<34}" + "".join(f"{c:>9}" for c in ("none", *CONTRASTS)))
     part2: dict[str, Any] = {}
-    for name, model in (("plain", stage1), ("balanced", stage1_bal)):
+    for name, model in (("plain", stage1), ("balanced", stage1_bal), ("bal+drop", stage1_drop)):
         missing = dice_with_missing(model, coarse_test)
         util = utilisation_from_dice(missing)
         mean_missing = {m: float(np.nanmean(v)) for m, v in missing.items()}
@@ -235,6 +240,8 @@ def part1(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
               + f"   spread {max(util.values()) - min(util.values()):.3f}")
         part2[name] = {"dice_missing": mean_missing, "utilisation": util}
     print(f"balanced run: {bal_result.rebalancing_steps} re-balancing steps, focus {bal_result.rebalancing_focus}")
+    print(f"bal+drop: balanced training plus missing-contrast augmentation (each contrast of a sample dropped with "
+          f"p={args.dropout:g} on regular steps, filled as at test time): the setting the service trains with")
     print(f"paper, for context: {PAPER_WU}")
 
     # Models for part 3.
@@ -280,6 +287,47 @@ def peak_rss_kb() -> int:
     return _proc_status_kb("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
+def group_rss_kb(pgid: int, field: str, reset: bool = False) -> int:
+    """Sum of ``field`` (VmRSS / VmHWM, kB) over the processes of group ``pgid`` (Triton and its python-backend
+    stubs, one per loaded model); ``reset`` first clears each one's high-water mark (root may do that)."""
+    total = 0
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if int((proc / "stat").read_text().rsplit(")", 1)[1].split()[2]) != pgid:
+                continue
+            if reset:
+                (proc / "clear_refs").write_text("5")
+            for line in (proc / "status").read_text().splitlines():
+                if line.startswith(field + ":"):
+                    total += int(line.split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
+
+
+def triton_cascade(workdir: Path, config: CascadeConfig) -> tuple[Any, Any, Any]:
+    """Start the dev stack's S3 + Triton, publish both stages, load them; returns (cascade, stack, pgid)."""
+    from tessera.core.artifacts.factory import open_store
+    from tessera.core.inference import ModelRepository
+    from tessera.core.inference.triton_backend import TritonBackend
+    from tessera.core.settings import TesseraSettings, load_settings
+    from tessera.devstack import DevStack, StackConfig
+
+    stack = DevStack(StackConfig(log_dir=Path(".stack") / "bench-seg", kafka=False)).start()
+    assert stack.triton is not None and stack.triton.process is not None and stack.triton.process.proc is not None
+    overrides: dict[str, Any] = {k.removeprefix("TESSERA_").lower(): v for k, v in stack.env().items()}
+    settings = load_settings(TesseraSettings, **overrides)
+    repo = ModelRepository(open_store(settings), settings.model_repository_prefix)
+    backend = TritonBackend(stack.triton.grpc_url)
+    for name in ("stage1", "stage2"):
+        repo.publish(f"bench-seg-{name}", (workdir / f"{name}.onnx").read_bytes())
+        backend.load(f"bench-seg-{name}")
+    cascade = OnnxCascade(BackendStage(backend, "bench-seg-stage1"), BackendStage(backend, "bench-seg-stage2"), config)
+    return cascade, stack, stack.triton.process.proc.pid
+
+
 def worker(args: argparse.Namespace) -> None:
     """Run one inference method on the saved volume; prints one JSON line with seconds and memory."""
     torch.set_num_threads(THREADS)
@@ -295,7 +343,12 @@ def worker(args: argparse.Namespace) -> None:
         net.load_state_dict(torch.load(workdir / f"{name}.pt"))
         return net.eval()
 
-    if args.worker == "onnx-cascade":
+    stack, server_pgid = None, None
+    if args.worker == "triton-cascade":
+        cascade, stack, server_pgid = triton_cascade(workdir, config)
+        cascade(volume, (meta["spacing"],) * 3)  # warm-up: Triton's first request per model initialises it
+        run = lambda: cascade(volume, (meta["spacing"],) * 3)  # noqa: E731
+    elif args.worker == "onnx-cascade":
         options = {"intra_op_threads": THREADS}
         cascade = OnnxCascade(make_session(workdir / "stage1.onnx", **options),
                               make_session(workdir / "stage2.onnx", **options), config)
@@ -313,6 +366,7 @@ def worker(args: argparse.Namespace) -> None:
                                                 sigma_scale=0.125)
 
     before_kb = reset_peak_rss()
+    server_before_kb = group_rss_kb(server_pgid, "VmRSS", reset=True) if server_pgid else 0
     seconds, fraction = [], math.nan
     for _ in range(args.repeats):
         start = time.perf_counter()
@@ -321,6 +375,11 @@ def worker(args: argparse.Namespace) -> None:
         if hasattr(out, "stage2_box_fraction"):
             fraction = out.stage2_box_fraction
     peak_kb = peak_rss_kb()
+    if server_pgid:  # the server does the work: count its processes (client + server) for peak and delta
+        server_peak_kb = group_rss_kb(server_pgid, "VmHWM")
+        before_kb, peak_kb = before_kb + server_before_kb, peak_kb + server_peak_kb
+    if stack is not None:
+        stack.stop()
     print(json.dumps({"seconds": statistics.median(seconds), "peak_mb": peak_kb / 1024,
                       "delta_mb": (peak_kb - before_kb) / 1024, "box_fraction": fraction}))
 
@@ -339,9 +398,12 @@ def part3(args: argparse.Namespace, workdir: Path, info: dict[str, Any]) -> None
         print(f"  (networks trained at {args.spacing:g} mm are applied at {args.infer_spacing:g} mm: timings and "
               "memory are representative, labels are not)")
     print(f"{'method':<48}{'seconds':>9}{'peak RSS MB':>13}{'delta MB':>10}{'net voxels':>12}")
-    methods = (("onnx-cascade", "cascade, onnxruntime (OnnxCascade)"),
+    methods: tuple[tuple[str, str], ...] = (("onnx-cascade", "cascade, onnxruntime (OnnxCascade)"),
                ("torch-cascade", "cascade, PyTorch eager (SegmentationCascade)"),
-               ("monai-single", "single-stage FCN, MONAI sliding_window_inference"))
+               ("monai-single", "single-stage FCN, MONAI sliding_window_inference"),
+               ("triton-cascade", "cascade, Triton (dev stack, gRPC, python+ORT)"))
+    if args.no_triton:
+        methods = methods[:3]
     for key, label in methods:
         command = [sys.executable, __file__, "--worker", key, "--workdir", str(workdir), "--repeats",
                    str(args.repeats), "--depth", str(args.depth), "--width", str(args.width)]
@@ -353,8 +415,9 @@ def part3(args: argparse.Namespace, workdir: Path, info: dict[str, Any]) -> None
         share = "100%" if key == "monai-single" else f"{100 * r['box_fraction']:.0f}%+s1"
         print(f"{label:<48}{r['seconds']:>9.2f}{r['peak_mb']:>13.0f}{r['delta_mb']:>10.0f}{share:>12}")
     print("'net voxels': share of the volume the full-resolution network computes (cascade: stage-2 boxes, plus "
-          "stage 1 on the coarse grid). Triton: not run here; Segment through Triton vs onnxruntime is covered "
-          "by the integration test.")
+          "stage 1 on the coarse grid). Triton: the dev stack's tritonserver (nvidia-pytriton wheel, python backend "
+          "running onnxruntime on CPU, models from the S3 repository) on this machine; its memory is the client's "
+          "plus the server's process group (server + one stub per model), seconds after one warm-up request.")
 
 
 # ---------------------------------------------------------------- main
@@ -375,6 +438,8 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--infer-roi", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dropout", type=float, default=0.2, help="contrast dropout of the 'bal+drop' run")
+    parser.add_argument("--no-triton", action="store_true", help="skip the Triton row of part 3")
     parser.add_argument("--quick", action="store_true", help="fewer steps and a 2 mm inference volume")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)

@@ -76,6 +76,16 @@ def test_segment_through_triton_equals_in_process(dev_stack: DevStack, seg_servi
             stub.Segment(segmentation_pb2.SegmentRequest(model=MODEL, volumes=[
                 segmentation_pb2.ContrastVolume(contrast="T1w", nifti=t1),
                 segmentation_pb2.ContrastVolume(contrast="T2w", nifti=b"junk")]))
+        # The same volume as an artifact ref (the event-driven path's input) gives the same labels; a ref whose
+        # digest does not match the stored bytes is refused rather than segmented.
+        info = open_store(settings).put_bytes(f"itest/segment-{time.time_ns()}/T1w.nii.gz", t1)
+        ref = common_pb2.ArtifactRef(uri=info.uri, sha256=info.sha256)
+        by_ref = stub.Segment(segmentation_pb2.SegmentRequest(
+            model=MODEL, volumes=[segmentation_pb2.ContrastVolume(contrast="T1w", ref=ref)]), timeout=300)
+        with pytest.raises(grpc.RpcError) as tampered:
+            stub.Segment(segmentation_pb2.SegmentRequest(model=MODEL, volumes=[segmentation_pb2.ContrastVolume(
+                contrast="T1w", ref=common_pb2.ArtifactRef(uri=info.uri, sha256="0" * 64))]), timeout=300)
+    assert tampered.value.code() == grpc.StatusCode.DATA_LOSS
     assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "volumes[1].nifti" in [f for f, _ in field_violations(bad.value)]
     assert list(response.missing_contrasts) == ["FLAIR"]
@@ -90,6 +100,8 @@ def test_segment_through_triton_equals_in_process(dev_stack: DevStack, seg_servi
     np.testing.assert_array_equal(np.asarray(served.dataobj), expected.labels)
     volumes = {v.name: v.volume_ml for v in response.volumes}
     assert volumes == pytest.approx(expected.volumes_ml)
+    via_ref = nib.Nifti1Image.from_bytes(gzip.decompress(store.get_bytes(by_ref.labels.uri.split("/", 3)[3])))
+    np.testing.assert_array_equal(np.asarray(via_ref.dataobj), expected.labels)
 
 
 def test_dataset_ready_event_writes_derivatives_and_completes(dev_stack: DevStack, seg_service: RunningService,
