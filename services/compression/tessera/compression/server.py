@@ -14,10 +14,11 @@ from tessera.core.settings import load_settings
 
 
 def available_methods() -> Mapping[str, CompressionMethod]:
-    """The dispatch table: method name -> implementation. Methods join it as they are built
-    (probabilistic weight fixing, k-means, quantisation, pruning); until then Compress answers
-    FAILED_PRECONDITION naming the method."""
-    return {}
+    """The dispatch table: method name -> implementation (:mod:`tessera.compression.methods`). A method
+    whose code does not import is left out, and Compress answers FAILED_PRECONDITION naming it."""
+    from tessera.compression.methods import available_methods as methods
+
+    return methods()
 
 
 def build(settings: CompressionSettings) -> ServiceRuntime:

@@ -5,9 +5,10 @@ A method is registered under its CLI/proto name (``pwf``, ``kmeans``, ``int8``, 
 :class:`CompressionMethod` interface. ``Compress`` on a method with no registered implementation
 fails at once with FAILED_PRECONDITION, before any job is created.
 
-The job: the method produces an ONNX model, a report (JSON) and a plot (PNG); the worker
-publishes the ONNX as a new version in the Triton model repository, stores report and plot under
-``<results prefix>/<job id>/`` and announces ``tessera.model.compressed``. A method that raises
+The job: the method produces an ONNX model, a report (JSON) and a plot (PNG); the worker stores
+report and plot under ``<results prefix>/<job id>/``, the torch state (when the compressed model
+still fits its architecture) beside the new version, then publishes the ONNX as that new version
+in the Triton model repository and announces ``tessera.model.compressed``. A method that raises
 leaves the repository as it was (the new version is written last, only on success).
 """
 
@@ -20,9 +21,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
+from torch import nn
+
+from tessera.compression.registry import ModelRegistry, TorchManifest
 from tessera.core.errors import FailedPrecondition, FieldViolation, InvalidArgument
 from tessera.core.events import Event, artifact_ref_json, topic_name
 from tessera.core.inference import ModelRepository
+from tessera.core.inference.repository import validate_model_name
 from tessera.core.jobs import JobContext
 from tessera.core.runtime import ServiceRuntime
 from tessera.v1 import common_pb2, compression_pb2
@@ -63,16 +68,36 @@ class CompressionTask:
     runtime: ServiceRuntime
 
 
+@dataclass(frozen=True)
+class MethodInputs:
+    """What a method checks before a job exists (cheaply: no training, no full data load)."""
+
+    model_name: str
+    model_version: int
+    dataset: compression_pb2.DatasetRef
+    config: dict[str, Any]
+    runtime: ServiceRuntime
+
+
+@dataclass(frozen=True)
+class TorchOutput:
+    """The compressed torch model, registered beside its ONNX when it still fits its architecture."""
+
+    model: nn.Module
+    manifest: TorchManifest
+
+
 @dataclass
 class CompressionOutcome:
     """What a method returns: the compressed model as ONNX, its report (JSON-ready, with at least
     ``accuracy``, ``baseline_accuracy``, ``unique_values``, ``sparsity``, ``compressed_bytes``,
-    ``fp32_bytes``), the PNG plot and the per-round progress."""
+    ``fp32_bytes``), the PNG plot, the per-round progress and (torch methods) the torch model."""
 
     onnx_bytes: bytes
     report: dict[str, Any]
     plot_png: bytes
     rounds: list[compression_pb2.RoundProgress] = field(default_factory=list)
+    torch_output: TorchOutput | None = None
 
 
 RoundCallback = Callable[[compression_pb2.RoundProgress], None]
@@ -83,6 +108,10 @@ class CompressionMethod(Protocol):
 
     def validate_config(self, config: Mapping[str, Any]) -> None:
         """Raise :class:`InvalidArgument` with fields ``config.<key>`` for bad settings."""
+
+    def validate_inputs(self, inputs: MethodInputs) -> None:
+        """Raise :class:`InvalidArgument` naming ``model.name`` / ``dataset.*`` when the source model or the
+        dataset cannot be used (wrong kind of model, unsupported layers, data not matching the input)."""
 
     def compress(self, task: CompressionTask, on_round: RoundCallback) -> CompressionOutcome:
         """Run the method; call ``on_round`` after every round."""
@@ -139,7 +168,8 @@ class CompressionWorker:
         method.validate_config(config)
         repo: ModelRepository = self.runtime.models
         version = repo.resolve_version(request.model.name, request.model.version)  # NotFound names the model
-        output = request.output_model or f"{request.model.name}-{name}"
+        output = validate_model_name(request.output_model or f"{request.model.name}-{name}", "output_model")
+        method.validate_inputs(MethodInputs(request.model.name, version, request.dataset, config, self.runtime))
         labels = {"model": request.model.name, "version": str(version), "method": name,
                   "config_json": json.dumps(config, sort_keys=True), "output_model": output,
                   "seed": str(request.seed), "dataset": request.dataset.SerializeToString().hex()}
@@ -155,25 +185,38 @@ class CompressionWorker:
                                config=json.loads(labels["config_json"]), seed=int(labels["seed"]),
                                runtime=self.runtime)
 
+        seen_rounds: list[compression_pb2.RoundProgress] = []
+
         def on_round(progress: compression_pb2.RoundProgress) -> None:
+            seen_rounds.append(progress)
             fraction = progress.round / progress.rounds if progress.rounds else 0.0
             ctx.progress(min(fraction, 1.0) * 0.95, json.dumps({
                 "round": progress.round, "rounds": progress.rounds, "fixed_fraction": progress.fixed_fraction,
                 "unique_values": progress.unique_values, "accuracy": progress.accuracy}))
 
         outcome = method.compress(task, on_round)
+        outcome.rounds = outcome.rounds or seen_rounds
         ctx.progress(0.96, "publishing")
         prefix = f"{self.runtime.settings.compression_results_prefix}/{ctx.job_id}"  # type: ignore[attr-defined]
         store = self.runtime.store
+        registry = ModelRegistry(self.runtime.models)
+        output = labels["output_model"]
+        out_version = registry.next_version(output)
         plot = store.put_bytes(f"{prefix}/plot.png", outcome.plot_png, media_type="image/png")
         report_data = {**outcome.report, "job_id": ctx.job_id, "method": labels["method"],
                        "source_model": {"name": labels["model"], "version": version},
-                       "rounds": [{"round": r.round, "accuracy": r.accuracy, "unique_values": r.unique_values,
-                                   "fixed_fraction": r.fixed_fraction} for r in outcome.rounds]}
-        published = self.runtime.models.publish(labels["output_model"], outcome.onnx_bytes)
-        report_data["output_model"] = {"name": published.name, "version": published.version}
+                       "output_model": {"name": output, "version": out_version,
+                                        "torch_registered": outcome.torch_output is not None},
+                       "rounds": [{"round": r.round, "rounds": r.rounds, "accuracy": r.accuracy,
+                                   "unique_values": r.unique_values, "fixed_fraction": r.fixed_fraction,
+                                   "loss": r.loss} for r in outcome.rounds]}
         report = store.put_bytes(f"{prefix}/report.json", json.dumps(report_data, indent=2).encode(),
                                  media_type="application/json")
+        if outcome.torch_output is not None:
+            registry.stage_torch(output, out_version, outcome.torch_output.model, outcome.torch_output.manifest)
+        # Last: the new version becomes visible (to Triton too) only now; any failure above leaves the
+        # repository at its last good version.
+        published = registry.publish_onnx(output, outcome.onnx_bytes, out_version)
         if self.runtime.publisher is not None:
             self.runtime.publisher.publish(MODEL_COMPRESSED, MODEL_COMPRESSED_TYPE, {
                 "job_id": ctx.job_id, "method": labels["method"],
@@ -194,7 +237,8 @@ class CompressionWorker:
         except json.JSONDecodeError as exc:
             raise InvalidArgument.field("compression_policy_json", f"is not JSON: {exc.msg}") from None
         if not isinstance(rules, list) or not all(isinstance(r, dict) and "method" in r for r in rules):
-            raise InvalidArgument.field("compression_policy_json", "must be a list of {model_prefix, method, config}")
+            raise InvalidArgument.field("compression_policy_json",
+                                        "must be a list of {model_prefix, method, config, dataset | dataset_uri}")
         return rules
 
     def on_model_registered(self, event: Event) -> None:
@@ -208,8 +252,12 @@ class CompressionWorker:
             if not fnmatch.fnmatchcase(str(data["name"]), f"{prefix}*") or str(data["name"]).endswith(
                     f"-{rule['method']}"):  # never re-compress our own output
                 continue
+            dataset = compression_pb2.DatasetRef(name=str(rule.get("dataset", "")))
+            if rule.get("dataset_uri"):
+                dataset = compression_pb2.DatasetRef(uri=common_pb2.ArtifactRef(uri=str(rule["dataset_uri"])))
             request = compression_pb2.CompressRequest(
                 model=compression_pb2.ModelRef(name=str(data["name"]), version=str(data.get("version", ""))),
-                method=method_enum(str(rule["method"])), config_json=json.dumps(rule.get("config", {})))
+                method=method_enum(str(rule["method"])), config_json=json.dumps(rule.get("config", {})),
+                dataset=dataset)
             job_id = "cmp-" + hashlib.sha256(f"{event.get_id()}:{i}".encode()).hexdigest()[:24]
             self.start(request, job_id=job_id)
