@@ -16,5 +16,6 @@ class CompressionSettings(TesseraSettings):
     compression_policy_json: str = Field(
         "[]",
         description=("Compress models announced on tessera.model.registered: a JSON list of rules "
-                     '{"model_prefix": "seg-", "method": "int8", "config": {...}}; "[]" consumes nothing.'),
+                     '{"model_prefix": "cnn-", "method": "int8", "config": {...}, "dataset": "fashion-mnist"} '
+                     '(or "dataset_uri": an NPZ artifact); "[]" consumes nothing.'),
     )
