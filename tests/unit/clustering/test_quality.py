@@ -35,3 +35,15 @@ def test_fire_season_subgroup_with_shifted_season_is_split() -> None:
     main_subgroup = np.bincount(subgroup[subgroup >= 0]).argmax()
     main_south = np.bincount(south[south >= 0]).argmax()
     assert main_subgroup != main_south
+
+
+def test_progress_names_every_phase_in_order_with_fractions_rising_to_one() -> None:
+    data = idealized_scenario(0)
+    seen: list[tuple[str, float]] = []
+    scadda(data.coords, data.series, ScaddaParams(s_limit=30.0, t_limit=1.5, minimum_neighbors=5),
+           progress=lambda phase, fraction: seen.append((phase, fraction)))
+    phases = list(dict.fromkeys(phase for phase, _ in seen))
+    assert phases == ["kde", "neighbours", "dtw", "expansion"]
+    for phase in phases:
+        fractions = [f for p, f in seen if p == phase]
+        assert fractions == sorted(fractions) and fractions[-1] == 1.0, phase

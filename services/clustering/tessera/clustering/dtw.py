@@ -80,7 +80,8 @@ def prepare_series(data: FloatArray | Sequence[FloatArray], z_normalization: boo
         with np.errstate(invalid="ignore", divide="ignore"):
             rows = [np.asarray(zscore(row, axis=0), dtype=np.float64) for row in rows]
     usable = np.array([bool(np.all(np.isfinite(row))) for row in rows])
-    rows = [np.ascontiguousarray(row) for row in rows]
+    # dtaidistance's C code takes writable buffers only; pandas (copy-on-write) hands out read-only ones.
+    rows = [np.ascontiguousarray(row) if row.flags.writeable else np.array(row, order="C") for row in rows]
     lengths = np.array([row.shape[0] for row in rows], dtype=np.int64)
     return SeriesSet(rows, lengths, channels, usable)
 

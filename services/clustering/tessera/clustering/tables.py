@@ -11,7 +11,7 @@ Bad rows raise ``InvalidArgument`` naming the column and the first offending row
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -112,9 +112,10 @@ def labels_frame(table: PointTable, result: ScaddaResult) -> pd.DataFrame:
 
 
 def summary_frame(summaries: list[ClusterSummary]) -> pd.DataFrame:
-    """One row per cluster; ``mean_series`` as a list column."""
+    """One row per cluster; ``mean_series`` as a list column. No clusters: no rows, same columns."""
+    columns = [f.name for f in fields(ClusterSummary)]
     return pd.DataFrame([{**{k: v for k, v in vars(s).items() if k != "mean_series"},
-                          "mean_series": s.mean_series.tolist()} for s in summaries])
+                          "mean_series": s.mean_series.tolist()} for s in summaries], columns=columns)
 
 
 def to_parquet(frame: pd.DataFrame) -> bytes:
