@@ -85,7 +85,8 @@ class SetEncoder:
         self.label_index = ([{label: i for i, label in enumerate(labels)} for labels in card.node_labels]
                             if card.node_labels else None)
 
-    def _global(self, member: Member, where: str) -> tuple[int, int]:
+    def locate(self, member: Member, where: str) -> tuple[int, int]:
+        """(type index, global id) of one requested node; InvalidArgument naming ``where`` when it is unknown."""
         if member.type == "" and len(self.card.type_names) == 1:
             t = 0
         elif member.type in self.type_index:
@@ -112,7 +113,7 @@ class SetEncoder:
             where = f"{field_name}[{i}]"
             if len(members) < 2:
                 raise InvalidArgument.field(f"{where}.nodes", f"a set needs at least two nodes, got {len(members)}")
-            pairs = [self._global(m, f"{where}.nodes[{j}]") for j, m in enumerate(members)]
+            pairs = [self.locate(m, f"{where}.nodes[{j}]") for j, m in enumerate(members)]
             ids = np.array([g for _, g in pairs], dtype=np.int64)
             if len(np.unique(ids)) != len(ids):
                 raise InvalidArgument.field(f"{where}.nodes", "a node appears twice in the set")
