@@ -1,33 +1,74 @@
-"""Benchmark: probabilistic weight fixing vs k-means weight sharing on Fashion-MNIST.
+"""Benchmark: probabilistic weight fixing vs k-means weight sharing on Fashion-MNIST, and PWF's scaling.
 
-Trains the ResNet-style CNN (tessera.compression.models.ResNetCNN) on Fashion-MNIST (Debian
-package dataset-fashion-mnist, IDX files in /usr/share/datasets/fashion-mnist), compresses it with
-PWF (paper settings unless reduced), then with Deep Compression k-means sharing at the same
-number of unique values (global codebook, centroid fine-tuning), and prints accuracy and unique
-values beside the paper's ImageNet figures. ``--quick``: a random subset and few epochs (< 4 min
-on one CPU core); the defaults use all 60,000 + 10,000 images.
+Data: Fashion-MNIST (Debian package dataset-fashion-mnist, IDX files in /usr/share/datasets/fashion-mnist):
+all 60,000 training images, all 10,000 test images. Model: tessera.compression.models.ResNetCNN (78k
+Conv/Linear weights), trained here (SGD, cosine schedule; the trained state is cached, see --baseline-cache,
+because one epoch takes minutes on one CPU core).
+
+For each PWF configuration (the paper's: centres of at most 4 powers of two; and the documented few-values
+one: at most 2 powers of two, ``PWFConfig.few_values()``) the table shows accuracy on the whole test set with
+its 95% Wilson interval, then k-means weight sharing (Deep Compression, one global codebook, centroid
+fine-tuning with the same number of training images PWF retrains on) at exactly PWF's unique-value count.
+Differences are paired on the same 10,000 images: 95% interval of the per-image difference and the
+McNemar counts (images only one of the two gets right).
+
+``--deit``: PWF on an untrained DeiT-Tiny-sized ViT (5.7M parameters, 224x224x3 inputs made from Fashion-MNIST
+images), a few rounds: time per round (retraining and clustering), peak memory, unique values. It shows the
+procedure scales; accuracy means nothing for an untrained model and is not reported.
 
     .venv/bin/python tools/bench/compression_pwf.py --quick
+    .venv/bin/python tools/bench/compression_pwf.py             # full test set, cached baseline
+    .venv/bin/python tools/bench/compression_pwf.py --deit --deit-rounds 3
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
+import resource
 import time
+from pathlib import Path
+from typing import Any
 
 import torch
+import torch.nn.functional as F
+from torch import nn
 
-from tessera.compression.datasets import load_fashion_mnist
+from tessera.compression.datasets import DatasetSplits, load_fashion_mnist
 from tessera.compression.kmeans import KMeansConfig, kmeans_weight_sharing
-from tessera.compression.models import ResNetCNN, parameter_count
+from tessera.compression.models import ResNetCNN, deit_tiny_sized, parameter_count
 from tessera.compression.pwf import PWFConfig, RoundInfo, probabilistic_weight_fixing
 from tessera.compression.pwf.layers import shared_values, unique_values
-from tessera.compression.training import TrainConfig, TrainData, accuracy_evaluator, evaluate_accuracy, train
+from tessera.compression.training import TrainConfig, TrainData, accuracy_evaluator, train
 
-# Subia-Waud & Dasmahapatra, NeurIPS 2023: ImageNet, whole-network unique values after PWF. The abstract's
-# headline: DeiT-Tiny (5M+ weights) in 296 unique values, top-1 +1.6 points over the previous best method.
-PAPER = [("DeiT-Tiny / ImageNet (paper)", "296", "+1.6 pt top-1 vs previous best weight-sharing method")]
+# Subia-Waud & Dasmahapatra, NeurIPS 2023 (abstract): ImageNet, DeiT-Tiny's 5M+ weights in 296 unique values,
+# top-1 +1.6 points over the previous best weight-sharing method. No figures exist for Fashion-MNIST.
+PAPER = ("DeiT-Tiny / ImageNet (paper)", 296, "+1.6 pt top-1 vs previous best weight sharing")
+Z95 = 1.959964
+
+
+def wilson(correct: int, total: int) -> tuple[float, float]:
+    """95% Wilson score interval of an accuracy ``correct / total``."""
+    p = correct / total
+    centre = (p + Z95**2 / (2 * total)) / (1 + Z95**2 / total)
+    half = Z95 * math.sqrt(p * (1 - p) / total + Z95**2 / (4 * total**2)) / (1 + Z95**2 / total)
+    return centre - half, centre + half
+
+
+def paired(first: torch.Tensor, second: torch.Tensor) -> tuple[float, float, int, int]:
+    """Accuracy difference first - second on the same images: (mean, 95% half-width, only-first, only-second)."""
+    difference = first.double() - second.double()
+    half = Z95 * float(difference.std(unbiased=True)) / math.sqrt(len(difference))
+    return float(difference.mean()), half, int((first & ~second).sum()), int((second & ~first).sum())
+
+
+@torch.no_grad()
+def correct_per_image(model: nn.Module, splits: DatasetSplits) -> torch.Tensor:
+    """Bool (N,): which test images ``model`` classifies correctly."""
+    model.eval()
+    hits = [model(inputs).argmax(1) == labels for inputs, labels in splits.test.loader(batch_size=1000)]
+    return torch.cat(hits)
 
 
 def entropy_bits(values: torch.Tensor) -> float:
@@ -37,86 +78,176 @@ def entropy_bits(values: torch.Tensor) -> float:
     return float(-(probabilities * torch.log2(probabilities)).sum())
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="subset and few epochs (< 4 min on one core)")
-    parser.add_argument("--train-size", type=int, default=None, help="training images (default all 60,000)")
-    parser.add_argument("--test-size", type=int, default=None, help="test images (default all 10,000)")
-    parser.add_argument("--epochs", type=float, default=None, help="baseline training epochs (default 15)")
-    parser.add_argument("--round-epochs", type=float, default=None, help="PWF epochs per round (paper: 3)")
-    parser.add_argument("--max-terms", type=int, default=4, help="PWF powers of two per centre (paper: 4)")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-    if args.quick:
-        torch.set_num_threads(1)
-    train_size = args.train_size or (4000 if args.quick else None)
-    test_size = args.test_size or (1000 if args.quick else None)
-    epochs = args.epochs if args.epochs is not None else (5.0 if args.quick else 15.0)
-    round_epochs = args.round_epochs if args.round_epochs is not None else (0.25 if args.quick else 3.0)
-    torch.manual_seed(args.seed)
-
-    splits = load_fashion_mnist(train_limit=train_size, test_limit=test_size, seed=args.seed)
-    train_data = TrainData(splits.train.loader(batch_size=64, shuffle=True, seed=args.seed))
-    evaluate = accuracy_evaluator(splits.test.loader(batch_size=500))
-    print(f"data: Fashion-MNIST ({len(splits.train)} train / {len(splits.test)} test images, 28x28 grey, 10 classes)")
-
+def baseline_model(splits: DatasetSplits, train_data: TrainData, epochs: float, seed: int, cache: Path | None) -> tuple[
+    nn.Module, dict[str, Any]
+]:
+    """The trained ResNetCNN, from ``cache`` when it holds one trained with these settings."""
+    meta = {"architecture": "resnet_cnn", "train_images": len(splits.train), "epochs": epochs, "seed": seed}
     model = ResNetCNN()
+    if cache is not None and cache.exists():
+        saved = torch.load(cache, weights_only=True)
+        if {key: saved["meta"].get(key) for key in meta} == meta:
+            model.load_state_dict(saved["state_dict"])
+            return model, {**saved["meta"], "cached": str(cache)}
+    torch.manual_seed(seed)
     started = time.perf_counter()
     train(model, train_data, TrainConfig(epochs=epochs, lr=0.05, weight_decay=5e-4, schedule="cosine"))
-    baseline = evaluate_accuracy(model, splits.test.loader(batch_size=500))
-    shared = int(shared_values(model).numel())
+    meta["train_seconds"] = round(time.perf_counter() - started, 1)
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"state_dict": model.state_dict(), "meta": meta}, cache)
+    return model, meta
+
+
+def show_round(info: RoundInfo) -> None:
+    accuracy = f"acc(1k) {info.accuracy:.3f}" if info.accuracy is not None else ""
     print(
-        f"baseline ResNetCNN: {parameter_count(model)} parameters ({shared} Conv/Linear weights+biases), "
-        f"{epochs:g} epochs SGD cosine, test accuracy {baseline:.4f} ({time.perf_counter() - started:.0f} s), "
-        f"{unique_values(model)} unique values"
+        f"    round {info.round:2d}/{info.rounds}: fixed {info.fixed_fraction:6.1%}  values on fixed weights "
+        f"{info.centres:4d}  {accuracy}  {info.seconds:5.1f} s (clustering {info.extra['clustering_seconds']:.1f} s)"
+        f"  delta {info.extra['delta']:g} terms {info.extra['terms']}", flush=True,
     )
 
-    def show(info: RoundInfo) -> None:
-        print(
-            f"  round {info.round:2d}/{info.rounds}: fixed {info.fixed_fraction:6.1%}  centres {info.centres:4d}  "
-            f"unique {info.unique_values:6d}  acc {info.accuracy:.4f}  {info.seconds:5.1f} s  "
-            f"delta {info.extra['delta']:g} terms {info.extra['terms']}"
-        )
 
-    pwf_config = PWFConfig(
-        epochs_per_round=round_epochs, first_epochs=0.05, max_terms=args.max_terms, seed=args.seed
+def cnn_bench(args: argparse.Namespace) -> None:
+    quick = args.quick
+    train_size = args.train_size or (6000 if quick else None)
+    test_size = args.test_size or (2000 if quick else None)
+    epochs = args.epochs if args.epochs is not None else (3.0 if quick else 2.0)
+    round_images = args.round_images or (600 if quick else 2000)
+    splits = load_fashion_mnist(train_limit=train_size, test_limit=test_size, seed=args.seed)
+    train_data = TrainData(splits.train.loader(batch_size=64, shuffle=True, seed=args.seed))
+    print(f"data: Fashion-MNIST, {len(splits.train)} train / {len(splits.test)} test images (28x28 grey, 10 classes)")
+    cache = None if args.baseline_cache == "none" else Path(args.baseline_cache or _default_cache(len(splits.train)))
+    model, meta = baseline_model(splits, train_data, epochs, args.seed, cache)
+    base_hits = correct_per_image(model, splits)
+    shared = int(shared_values(model).numel())
+    source = f"cached in {meta['cached']}" if "cached" in meta else "trained now"
+    print(
+        f"baseline ResNetCNN: {parameter_count(model)} parameters ({shared} Conv/Linear weights+biases shared), "
+        f"{meta['epochs']:g} epochs SGD lr 0.05 cosine on {meta['train_images']} images "
+        f"({meta.get('train_seconds', '?')} s, {source}); test accuracy {float(base_hits.double().mean()):.4f}"
     )
-    print(f"PWF (lr {pwf_config.lr}, {round_epochs:g} epochs/round, reg 2^-11, b=7, max terms {args.max_terms}):")
-    started = time.perf_counter()
-    pwf = probabilistic_weight_fixing(model, pwf_config, train_data, evaluate, show)
-    pwf_seconds = time.perf_counter() - started
-    # Same training budget for the k-means fine-tuning as PWF's retraining in total, at least one epoch.
-    kmeans_epochs = max(1, math.ceil(round_epochs * (len(pwf_config.schedule) - 1)))
-    kmeans_config = KMeansConfig(clusters=pwf.unique_values, scope="global", finetune_epochs=kmeans_epochs)
-    started = time.perf_counter()
-    kmeans = kmeans_weight_sharing(model, kmeans_config, train_data, evaluate)
-    kmeans_seconds = time.perf_counter() - started
-    mean_config = kmeans_config.model_copy(update={"gradient": "mean"})
-    started = time.perf_counter()
-    kmeans_mean = kmeans_weight_sharing(model, mean_config, train_data, evaluate)
-    kmeans_mean_seconds = time.perf_counter() - started
-    print(f"k-means after clustering (before fine-tuning): acc {kmeans.rounds[0].accuracy:.4f}")
-
-    rows = [
-        ("baseline (fp32)", baseline, unique_values(model), entropy_bits(shared_values(model)), 0.0),
-        ("PWF", pwf.accuracy, pwf.unique_values, entropy_bits(shared_values(pwf.model)), pwf_seconds),
-        (f"k-means global k={kmeans_config.clusters}, {kmeans_epochs} ep fine-tune", kmeans.accuracy,
-         kmeans.unique_values, entropy_bits(shared_values(kmeans.model)), kmeans_seconds),
-        (f"k-means global k={kmeans_config.clusters}, mean-gradient fine-tune", kmeans_mean.accuracy,
-         kmeans_mean.unique_values, entropy_bits(shared_values(kmeans_mean.model)), kmeans_mean_seconds),
+    # Per-round progress on 1,000 test images (cheap); every figure in the table uses the whole test set.
+    progress_eval = accuracy_evaluator(splits.test.subset(min(1000, len(splits.test)), args.seed + 7).loader(1000))
+    per_epoch = len(splits.train)
+    configs = [("few values (<= 2 powers of two)", PWFConfig.few_values())]
+    if not quick:
+        configs.insert(0, ("paper (<= 4 powers of two)", PWFConfig()))
+    rows: list[tuple[str, torch.Tensor, int, float, float]] = [
+        ("baseline (fp32)", base_hits, unique_values(model), entropy_bits(shared_values(model)), 0.0)
     ]
+    comparisons = []
+    for label, preset in configs:
+        config = preset.model_copy(update={
+            "epochs_per_round": round_images / per_epoch, "first_epochs": round_images / 4 / per_epoch,
+            "seed": args.seed,
+        })
+        retrain_epochs = config.first_epochs + config.epochs_per_round * (len(config.schedule) - 1)
+        print(f"PWF, {label}: max terms {config.max_terms}, b {config.lowest_exponent}, lr {config.lr}, "
+              f"{round_images} images of retraining per round ({len(config.schedule)} rounds)")
+        started = time.perf_counter()
+        pwf = probabilistic_weight_fixing(model, config, train_data, progress_eval, show_round)
+        pwf_row = (f"PWF {label}", correct_per_image(pwf.model, splits), pwf.unique_values,
+                   entropy_bits(shared_values(pwf.model)), time.perf_counter() - started)
+        kmeans_config = KMeansConfig(clusters=pwf.unique_values, finetune_epochs=retrain_epochs, gradient="mean",
+                                     seed=args.seed)
+        started = time.perf_counter()
+        kmeans = kmeans_weight_sharing(model, kmeans_config, train_data)
+        kmeans_row = (f"k-means global k={pwf.unique_values}, fine-tuned", correct_per_image(kmeans.model, splits),
+                      kmeans.unique_values, entropy_bits(shared_values(kmeans.model)), time.perf_counter() - started)
+        rows += [pwf_row, kmeans_row]
+        comparisons.append((pwf_row, kmeans_row))
+    print_table(rows, base_hits, retrain_images=round_images)
+    for pwf_row, kmeans_row in comparisons:
+        mean, half, only_pwf, only_kmeans = paired(pwf_row[1], kmeans_row[1])
+        print(f"{pwf_row[0]} - k-means at {kmeans_row[2]} values: {100 * mean:+.2f} points "
+              f"(95% CI {100 * (mean - half):+.2f} .. {100 * (mean + half):+.2f}; images only PWF gets right "
+              f"{only_pwf}, only k-means {only_kmeans})")
+
+
+def print_table(rows: list[tuple[str, torch.Tensor, int, float, float]], base_hits: torch.Tensor,
+                retrain_images: int) -> None:
     print()
-    print(f"{'method':44s} {'accuracy':>9s} {'drop':>7s} {'unique':>7s} {'bits/w':>7s} {'seconds':>8s}")
-    for name, accuracy, unique, bits, seconds in rows:
-        drop = 100 * (baseline - accuracy) if accuracy is not None else float("nan")
-        print(f"{name:44s} {accuracy:9.4f} {drop:6.2f}p {unique:7d} {bits:7.2f} {seconds:8.0f}")
-    for name, unique_text, figure in PAPER:
-        print(f"{name:44s} {'':>9s} {'':>7s} {unique_text:>7s}   {figure}")
-    max_terms = max(bin(int(abs(value) * 2**7)).count("1") for value in pwf.codebook)
-    print(f"PWF codebook: {len(pwf.codebook)} values, each a sum of <= {max_terms} powers of two; "
-          f"range [{min(pwf.codebook):g}, {max(pwf.codebook):g}]")
-    best_kmeans = max(kmeans.accuracy or 0.0, kmeans_mean.accuracy or 0.0)
-    print(f"PWF - best k-means at equal unique values: {100 * ((pwf.accuracy or 0.0) - best_kmeans):+.2f} points")
+    print(f"{'method':42s} {'unique':>6s} {'accuracy':>8s} {'95% CI':>15s} {'drop (paired 95% CI)':>24s} "
+          f"{'bits/w':>6s} {'s':>5s}")
+    for name, hits, unique, bits, seconds in rows:
+        accuracy = float(hits.double().mean())
+        low, high = wilson(int(hits.sum()), len(hits))
+        if hits is base_hits:
+            drop = ""
+        else:
+            mean, half, _, _ = paired(base_hits, hits)
+            drop = f"{100 * mean:+.2f} ({100 * (mean - half):+.2f}..{100 * (mean + half):+.2f})"
+        print(f"{name:42s} {unique:6d} {accuracy:8.4f} {low:7.4f}-{high:.4f} {drop:>24s} {bits:6.2f} {seconds:5.0f}")
+    print(f"{PAPER[0]:42s} {PAPER[1]:6d}   {PAPER[2]}")
+    print(f"(drop in points = baseline - method on the same images; k-means fine-tunes on as many images as PWF "
+          f"retrains on, {retrain_images} per round)")
+
+
+class ResizedImages:
+    """Fashion-MNIST batches blown up to DeiT-Tiny's input: (N, 3, 224, 224), labels (N,)."""
+
+    def __init__(self, splits: DatasetSplits, batch_size: int, steps: int, seed: int) -> None:
+        self.loader = splits.train.loader(batch_size=batch_size, shuffle=True, seed=seed)
+        self.steps = steps
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        for step, (images, labels) in enumerate(self.loader):
+            if step >= self.steps:
+                return
+            yield F.interpolate(images, size=224, mode="bilinear").expand(-1, 3, -1, -1).contiguous(), labels
+
+
+def deit_bench(args: argparse.Namespace) -> None:
+    torch.manual_seed(args.seed)
+    model = deit_tiny_sized(num_classes=10)
+    shared = int(shared_values(model).numel())
+    splits = load_fashion_mnist(train_limit=args.deit_batch * args.deit_steps * 4, test_limit=10, seed=args.seed)
+    data = TrainData(ResizedImages(splits, args.deit_batch, args.deit_steps, args.seed))
+    schedule = PWFConfig().schedule
+    rounds = args.deit_rounds or len(schedule)
+    # The first rounds of the paper's schedule; a last round fixing everything shows the final count.
+    chosen = (*schedule[: rounds - 1], 1.0) if rounds < len(schedule) else schedule
+    config = PWFConfig(schedule=chosen, first_epochs=1.0, epochs_per_round=1.0, seed=args.seed)
+    print(f"DeiT-Tiny-sized ViT, untrained: {parameter_count(model)} parameters, {shared} shared Conv/Linear "
+          f"weights+biases; retraining {args.deit_steps} batches of {args.deit_batch} Fashion-MNIST images at "
+          f"224x224x3 per round; schedule {list(chosen)} (paper: {list(schedule)})")
+    started = time.perf_counter()
+    result = probabilistic_weight_fixing(model, config, data, None, show_round)
+    total = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    print(f"DeiT-Tiny-sized: {result.unique_values} unique values over {shared} weights after {len(chosen)} rounds, "
+          f"{total:.0f} s in all ({total / len(chosen):.0f} s per round), peak memory (max RSS) {peak:.0f} MiB")
+    print(f"{PAPER[0]}: {PAPER[1]} unique values after the full schedule with 3 ImageNet epochs per round")
+
+
+def _default_cache(train_images: int) -> str:
+    root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "tessera" / "bench"
+    return str(root / f"compression_pwf_resnet_cnn_{train_images}.pt")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="6k train / 2k test subset, few-values config only")
+    parser.add_argument("--train-size", type=int, default=None, help="training images (default all 60,000)")
+    parser.add_argument("--test-size", type=int, default=None, help="test images (default all 10,000)")
+    parser.add_argument("--epochs", type=float, default=None, help="baseline training epochs (default 2)")
+    parser.add_argument("--round-images", type=int, default=None, help="PWF retraining images per round (2000)")
+    parser.add_argument("--baseline-cache", default=None, help="file for the trained baseline ('none': retrain)")
+    parser.add_argument("--deit", action="store_true", help="the untrained DeiT-Tiny-sized scaling run instead")
+    parser.add_argument("--deit-rounds", type=int, default=3, help="rounds of the DeiT run (0: all 10)")
+    parser.add_argument("--deit-steps", type=int, default=2, help="DeiT retraining batches per round")
+    parser.add_argument("--deit-batch", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    torch.set_num_threads(1 if args.quick or os.environ.get("OMP_NUM_THREADS") == "1" else torch.get_num_threads())
+    if args.deit:
+        deit_bench(args)
+    else:
+        cnn_bench(args)
 
 
 if __name__ == "__main__":

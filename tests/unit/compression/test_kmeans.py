@@ -55,6 +55,16 @@ def test_global_codebook_has_at_most_k_values(trained: tuple[nn.Sequential, Data
     assert all(torch.equal(before[name], value) for name, value in model.state_dict().items())
 
 
+def test_fractional_fine_tuning_reports_a_partial_last_epoch(trained: tuple[nn.Sequential, DataLoader]) -> None:
+    model, loader = trained
+    seen: list[RoundInfo] = []
+    result = kmeans_weight_sharing(model, KMeansConfig(clusters=6, finetune_epochs=1.5, lr=0.01), TrainData(loader),
+                                   progress=seen.append)
+    assert [info.round for info in seen] == [1, 2, 3] and seen[-1].rounds == 3
+    assert "0.5 of the data" in seen[-1].message and seen[-1].train_loss is not None
+    assert result.unique_values <= 6
+
+
 def test_layer_codebooks_and_kept_zeros(trained: tuple[nn.Sequential, DataLoader]) -> None:
     model = copy.deepcopy(trained[0])
     pruned = model.get_submodule("0")

@@ -110,6 +110,40 @@ def test_fix_round_widens_terms_then_delta_until_everything_fits() -> None:
     assert outcome.terms == 2 and outcome.delta == 8.0
 
 
+def test_fixed_weights_vote_for_their_centre_so_used_values_are_preferred() -> None:
+    # Four weights already fixed at 0.5; free: three within one sigma of 0.25, two within one sigma of 0.5.
+    means = [0.5] * 4 + [0.24, 0.25, 0.26, 0.49, 0.51]
+    sigmas = [0.001] * 4 + [0.02] * 5
+    counted = make_state(means, sigmas)
+    counted.fixed[:4] = True
+    outcome = fix_round(counted, 6, zero_fix=False)
+    # 2 free + 4 fixed on 0.5 beat 3 free on 0.25: the used value takes the weights, no new value opens.
+    assert outcome.centres == [(0.5, 2)]
+    assert counted.means[7:].tolist() == [0.5, 0.5] and not counted.fixed[4:7].any()
+    fresh = make_state(means, sigmas)
+    fresh.fixed[:4] = True
+    outcome = fix_round(fresh, 6, zero_fix=False, count_fixed=False)
+    assert outcome.centres == [(0.25, 2)]  # free weights alone: 0.25 wins (capped at the 2 the round needs)
+
+
+def test_round_delta_runs_linearly_from_start_to_end() -> None:
+    config = PWFConfig(delta=1.0, end_delta=4.0, schedule=(0.25, 0.5, 0.75, 1.0))
+    assert [config.round_delta(index) for index in range(4)] == [1.0, 2.0, 3.0, 4.0]
+    assert PWFConfig().round_delta(9) == 1.0
+
+
+def test_few_values_preset_caps_the_codebook_at_two_term_centres() -> None:
+    config = PWFConfig.few_values(seed=3)
+    assert config.max_terms == 2 and config.seed == 3 and config.schedule[-4:] == (0.99, 0.995, 0.998, 1.0)
+    # Every possible centre below 1 in magnitude: 0 and +- (7 powers + 21 pairwise sums) = 57.
+    assert len(candidate_centres(2, 0.999)) == 57
+    generator = torch.Generator().manual_seed(1)
+    state = make_state((torch.randn(3000, generator=generator) * 0.2).clamp(-0.99, 0.99).tolist(), [1e-4] * 3000)
+    fix_round(state, 3000, max_terms=config.max_terms)
+    assert state.fixed.all() and len(torch.unique(state.means)) <= 57
+    assert max(terms_of(value) for value in state.means.tolist()) <= 2
+
+
 def test_zero_fix_sends_tiny_weights_to_zero() -> None:
     state = make_state([0.001, -0.003, 0.5], [1e-6, 1e-6, 0.01])
     fix_round(state, 2, zero_fix=True)

@@ -46,7 +46,9 @@ class KMeansConfig(StrictConfig):
     clusters: int = Field(64, ge=2, le=65536, description="codebook size (per layer for scope=layer)")
     scope: Literal["global", "layer"] = Field("global", description="one codebook for all layers, or one each")
     max_iter: int = Field(100, ge=1, le=10_000, description="Lloyd iterations of k-means")
-    finetune_epochs: int = Field(1, ge=0, le=1000, description="epochs of centroid (and other parameter) training")
+    finetune_epochs: float = Field(
+        1.0, ge=0.0, le=1000.0, description="epochs of centroid (and other parameter) training; fractions allowed"
+    )
     lr: float = Field(0.001, gt=0.0, le=10.0)
     momentum: float = Field(0.9, ge=0.0, lt=1.0)
     include_bias: bool = True
@@ -135,7 +137,7 @@ def kmeans_weight_sharing(
 ) -> WeightSharingResult:
     """Share weights of a copy of ``model`` through k-means codebooks, then fine-tune the centroids.
 
-    Rounds reported: 1 = after clustering, then one per fine-tuning epoch.
+    Rounds reported: 1 = after clustering, then one per fine-tuning epoch (a last partial one for a fraction).
     """
     if data is None and config.finetune_epochs > 0:
         raise InvalidArgument.field("data", f"fine-tuning for {config.finetune_epochs} epoch(s) needs training batches")
@@ -144,7 +146,9 @@ def kmeans_weight_sharing(
     work = copy.deepcopy(model)
     tensors = shared_tensors(work, config.include_bias, config.skip_layers)
     rounds: list[RoundInfo] = []
-    total_rounds = 1 + config.finetune_epochs
+    whole = int(config.finetune_epochs)
+    chunks = [1.0] * whole + ([config.finetune_epochs - whole] if config.finetune_epochs > whole else [])
+    total_rounds = 1 + len(chunks)
     started = time.perf_counter()
     attached = _attach_codebooks(tensors, config)
 
@@ -158,12 +162,12 @@ def kmeans_weight_sharing(
         report_round(rounds, progress, info)
 
     report(1, None, f"clustered into {config.clusters} centroids ({config.scope})")
-    train_config = TrainConfig(epochs=1, lr=config.lr, optimizer="sgd", momentum=config.momentum)
-    for epoch in range(config.finetune_epochs):
+    for epoch, epochs in enumerate(chunks):
         started = time.perf_counter()
         assert data is not None
+        train_config = TrainConfig(epochs=epochs, lr=config.lr, optimizer="sgd", momentum=config.momentum)
         loss = train(work, data, train_config)
-        report(epoch + 2, loss, f"fine-tuned centroids, epoch {epoch + 1}")
+        report(epoch + 2, loss, f"fine-tuned centroids, epoch {epoch + 1} ({epochs:g} of the data)")
     for module, name in attached:  # bake codebook[indices] into plain weights
         parametrize.remove_parametrizations(module, name, leave_parametrized=True)
         getattr(module, name).requires_grad_(True)

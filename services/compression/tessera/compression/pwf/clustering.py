@@ -1,10 +1,16 @@
 """One PWF clustering round over the flattened weights of the whole network.
 
-Each step picks, among the candidate centres, the one within ``delta`` sigmas of the most still-free
-weights (``|c - mu| <= delta * sigma``), fixes those weights to it (nearest first, never more than the
-round still needs) and removes it from the candidates. When no candidate fits any free weight, the
-search widens alternately: one more power-of-two term per centre (up to ``max_terms``), then ``delta``
-times ``delta_growth``; this repeats until the round's share of weights is fixed.
+Each step picks, among the candidate centres, the one within ``delta`` sigmas of the most weights
+(``|c - mu| <= delta * sigma``), fixes the free ones among them to it (nearest first, never more than
+the round still needs) and removes it from the candidates. With ``count_fixed`` (the default) weights
+fixed in earlier rounds count for the centre they sit on, as in the reference code, which re-clusters
+all weights every round and finds each fixed weight at distance 0 from its own centre: centres already
+in use are preferred, so free weights join them before a new value is opened. Fixed weights never
+move (the reference could re-assign one to a neighbouring centre; the paper freezes them).
+
+When no candidate fits any free weight, the search widens alternately: one more power-of-two term
+per centre (up to ``max_terms``), then ``delta`` times ``delta_growth``; this repeats until the round's
+share of weights is fixed.
 
 Counting is done on sorted interval ends (``mu - delta sigma``, ``mu + delta sigma``), so each step
 costs O(n + m log n) for n free weights and m candidates instead of an m x n distance matrix:
@@ -61,6 +67,18 @@ def _count_within(
     return starts_before - ends_before
 
 
+def _fixed_votes(state: FixingState, centres: torch.Tensor) -> torch.Tensor:
+    """Per candidate centre: how many already-fixed weights sit exactly on it."""
+    values, counts = torch.unique(state.means[state.fixed], return_counts=True)
+    votes = torch.zeros(len(centres), dtype=torch.long)
+    if len(values) == 0:
+        return votes
+    where = torch.searchsorted(values, centres).clamp_max(len(values) - 1)
+    hit = values[where] == centres
+    votes[hit] = counts[where[hit]]
+    return votes
+
+
 def fix_round(
     state: FixingState,
     target_fixed: int,
@@ -71,6 +89,7 @@ def fix_round(
     lowest_exponent: int = 7,
     zero_fix: bool = True,
     sigma_join: str = "std_mu",
+    count_fixed: bool = True,
 ) -> RoundOutcome:
     """Fix free weights of ``state`` in place until ``target_fixed`` of them are fixed."""
     left = target_fixed - int(state.fixed.sum())
@@ -81,7 +100,10 @@ def fix_round(
         free = torch.nonzero(~state.fixed).squeeze(1)
         means = state.means[free]
         sigmas = state.sigmas[free].clamp_min(_DISTANCE_SIGMA_FLOOR)
-        centres = candidate_centres(outcome.terms, float(means.abs().max()), lowest_exponent)
+        # The reference builds candidates up to the largest weight of the round (fixed ones included).
+        largest = state.means.abs().max() if count_fixed else means.abs().max()
+        centres = candidate_centres(outcome.terms, float(largest), lowest_exponent)
+        votes = _fixed_votes(state, centres) if count_fixed else torch.zeros(len(centres), dtype=torch.long)
         available = torch.ones(len(centres), dtype=torch.bool)
         zero_index = int(torch.searchsorted(centres, torch.zeros(1, dtype=torch.float64)))
         alive = torch.ones(len(free), dtype=torch.bool)
@@ -92,6 +114,7 @@ def fix_round(
             counts = _count_within(lower, lower_order, upper, upper_order, alive, centres)
             if zero_fix:
                 counts[zero_index] = int((alive & ((means.abs() <= outcome.delta * sigmas) | near_zero)).sum())
+            counts += votes
             counts[~available] = 0
             best = int(torch.argmax(counts))
             if int(counts[best]) == 0:

@@ -13,6 +13,10 @@ from tessera.compression.training import StrictConfig
 from tessera.core.errors import InvalidArgument
 
 PAPER_SCHEDULE = (0.2, 0.4, 0.6, 0.7, 0.8, 0.9, 0.95, 0.975, 0.99, 1.0)
+# The paper's schedule with the last 1% fixed in three steps: the weights still free at the end are those
+# with the smallest sigmas, which the final widening (delta doubled until a centre fits) moves furthest;
+# fixing them in smaller steps leaves retraining after each to make up for it.
+FEW_VALUES_SCHEDULE = (0.2, 0.4, 0.6, 0.7, 0.8, 0.9, 0.95, 0.975, 0.99, 0.995, 0.998, 1.0)
 
 
 class PWFConfig(StrictConfig):
@@ -31,7 +35,11 @@ class PWFConfig(StrictConfig):
     sigma_scale: float = Field(0.0025, gt=0.0, le=1.0, description="sigma of a weight at the 75th-percentile distance")
     sigma_ceiling: float = Field(0.05, gt=0.0, le=10.0, description="largest initial sigma; regulariser target")
     sigma_floor: float = Field(2.0**-30, gt=0.0, le=1e-3)
-    delta: float = Field(1.0, gt=0.0, le=100.0, description="start of each round: weights within delta sigmas fit")
+    delta: float = Field(1.0, gt=0.0, le=100.0, description="start of round 1: weights within delta sigmas fit")
+    end_delta: float | None = Field(
+        None, gt=0.0, le=100.0,
+        description="start delta of the last round, linear in between (reference: start/end delta; None = delta)",
+    )
     delta_growth: float = Field(2.0, gt=1.0, le=100.0, description="factor widening delta when nothing fits")
     max_terms: int = Field(4, ge=1, le=6, description="most powers of two summed into one centre")
     lowest_exponent: int = Field(7, ge=1, le=24, description="b: the smallest power of two is 2^-b")
@@ -39,6 +47,7 @@ class PWFConfig(StrictConfig):
     sigma_join: Literal["std_mu", "divide_by_10", "allow_retraining"] = Field(
         "std_mu", description="sigma of fixed weights: std of their means, sigma/10, or keep training it"
     )
+    count_fixed: bool = Field(True, description="fixed weights count for their centre (reference re-clusters all)")
     include_bias: bool = True
     skip_layers: tuple[str, ...] = ()
     seed: int = Field(0, ge=0)
@@ -55,6 +64,24 @@ class PWFConfig(StrictConfig):
         if schedule[-1] != 1.0:
             raise InvalidArgument.field("config.schedule", f"must end at 1.0 (every weight fixed), got {schedule[-1]}")
         return self
+
+    @classmethod
+    def few_values(cls, **overrides: Any) -> Self:
+        """The paper's settings with centres of at most two powers of two and :data:`FEW_VALUES_SCHEDULE`.
+
+        With ``b = 7`` and weights below 1 in magnitude there are at most 57 such centres (0, and +-
+        the 7 powers 2^-7..2^-1 and their 21 pairwise sums), so the whole network ends with <= 57
+        unique values (the reference code's cap is 4 terms, giving a few hundred). On the Fashion-MNIST
+        ResNetCNN (tools/bench/compression_pwf.py): 58 values (a weight above 1 adds 1 + 2^-7), 0.08-point drop.
+        """
+        return cls(**{"max_terms": 2, "schedule": FEW_VALUES_SCHEDULE, **overrides})
+
+    def round_delta(self, index: int) -> float:
+        """Delta each round starts from: ``delta`` to ``end_delta`` linearly over the rounds (the reference's
+        ``np.linspace(start_delta, end_delta, rounds)``; the paper keeps both at 1)."""
+        end = self.delta if self.end_delta is None else self.end_delta
+        rounds = len(self.schedule)
+        return self.delta if rounds == 1 else self.delta + (end - self.delta) * index / (rounds - 1)
 
     @classmethod
     def parse(cls, data: Mapping[str, Any] | None) -> Self:

@@ -131,13 +131,16 @@ def probabilistic_weight_fixing(
         loss = None
         if data is not None and epochs > 0:
             loss = train(work, data, _train_config(config, epochs), guard.after_backward, guard.after_step)
+        clustering_started = time.perf_counter()
         state = gather_state(tensors)
         outcome = fix_round(
             state, min(total, math.ceil(fraction * total)),
-            delta=config.delta, delta_growth=config.delta_growth, max_terms=config.max_terms,
+            delta=config.round_delta(index), delta_growth=config.delta_growth, max_terms=config.max_terms,
             lowest_exponent=config.lowest_exponent, zero_fix=config.zero_fix, sigma_join=config.sigma_join,
+            count_fixed=config.count_fixed,
         )
         scatter_state(state, tensors)
+        clustering_seconds = time.perf_counter() - clustering_started
         fixed_values = state.means[state.fixed]
         accuracy = evaluate_model(work, evaluate)
         info = RoundInfo(
@@ -152,6 +155,7 @@ def probabilistic_weight_fixing(
             message=f"fixed {fraction:.1%} of {total} weights",
             extra={
                 "new_centres": len(outcome.centres),
+                "clustering_seconds": clustering_seconds,
                 "delta": outcome.delta,
                 "terms": outcome.terms,
                 "sigma_mean_free": float(state.sigmas[~state.fixed].mean()) if not bool(state.fixed.all()) else 0.0,
