@@ -7,12 +7,16 @@ from typing import Any
 
 import helm_python as helm
 import pytest
+import yaml
 
 from tests.unit.deploy.manifests import CHART, CI_VALUES, by_kind, render, render_ci, schema_errors, values_file
 from tests.unit.deploy.policies import policy_violations
 
 CI_NAMES = [p.name.removesuffix("-values.yaml") for p in CI_VALUES]
-SERVICES = ("bids", "segmentation")
+CONSUMERS = {name: svc.get("consumes", []) for name, svc in
+             yaml.safe_load((CHART / "values.yaml").read_text())["services"].items()}
+SERVICES = tuple(CONSUMERS)
+TRITON_USERS = ("segmentation", "compression", "graph")
 
 
 def env_of(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -66,7 +70,7 @@ def test_default_services_have_grpc_probes_ports_and_secret_refs() -> None:
     assert "TESSERA_TRITON_URL" not in config["tessera-bids"]["data"]
     assert config["tessera-bids"]["data"]["TESSERA_BIDS_MAX_UPLOAD_BYTES"] == "21474836480"
     assert config["tessera-common"]["data"]["TESSERA_ARTIFACTS_URI"] == "s3://tessera"
-    assert set(by_kind(objs, "ServiceMonitor")) == {"tessera-bids", "tessera-segmentation", "tessera-triton"}
+    assert set(by_kind(objs, "ServiceMonitor")) == {f"tessera-{s}" for s in SERVICES} | {"tessera-triton"}
     assert not by_kind(objs, "HorizontalPodAutoscaler") and not by_kind(objs, "ScaledObject")
 
 
@@ -90,6 +94,12 @@ def test_prod_autoscaling_keda_topics_and_triton() -> None:
         assert {m["type"] for m in metrics} == {"Resource", "Pods"}
         pods_metrics = [m["pods"]["metric"]["name"] for m in metrics if m["type"] == "Pods"]
         assert pods_metrics == ["tessera_grpc_server_in_flight"]
+        (container,) = by_kind(objs, "Deployment")[f"tessera-{svc}"]["spec"]["template"]["spec"]["containers"]
+        assert env_of(container)["TESSERA_AUTH_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == "tessera-grpc-token"
+        assert "@sha256:" in container["image"]
+        if f"tessera-{svc}-worker" not in by_kind(objs, "ScaledObject"):
+            assert not CONSUMERS[svc], f"{svc} consumes events but has no KEDA worker"
+            continue
         scaled = by_kind(objs, "ScaledObject")[f"tessera-{svc}-worker"]["spec"]
         assert scaled["scaleTargetRef"]["name"] == f"tessera-{svc}-worker"
         assert scaled["minReplicaCount"] == 0 and scaled["maxReplicaCount"] <= 6  # kafka.partitions
@@ -101,16 +111,13 @@ def test_prod_autoscaling_keda_topics_and_triton() -> None:
             assert trigger["authenticationRef"]["name"] == f"tessera-{svc}-worker"
         auth = by_kind(objs, "TriggerAuthentication")[f"tessera-{svc}-worker"]
         assert {r["name"] for r in auth["spec"]["secretTargetRef"]} == {"tessera-kafka-keda"}
-        (container,) = by_kind(objs, "Deployment")[f"tessera-{svc}"]["spec"]["template"]["spec"]["containers"]
-        assert env_of(container)["TESSERA_AUTH_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == "tessera-grpc-token"
-        assert "@sha256:" in container["image"]
     assert set(by_kind(objs, "ScaledObject")["tessera-bids-worker"]["spec"]["triggers"][i]["metadata"]["topic"]
                for i in range(2)) == {"tessera.bids.ingest.requested", "tessera.bids.ingest.requested.retry"}
     topics = {t["spec"]["topicName"]: t for t in by_kind(objs, "KafkaTopic").values()}
     assert {"tessera.jobs", "tessera.bids.dataset.ready", "tessera.bids.ingest.requested.dlq",
             "tessera.segmentation.completed", "tessera.bids.dataset.ready.retry"} <= set(topics)
     assert all(t["spec"]["partitions"] == 6 and t["metadata"]["namespace"] == "kafka" for t in topics.values())
-    assert set(by_kind(objs, "PodDisruptionBudget")) >= {"tessera-bids", "tessera-segmentation", "tessera-triton"}
+    assert set(by_kind(objs, "PodDisruptionBudget")) >= {f"tessera-{s}" for s in SERVICES} | {"tessera-triton"}
     triton_hpa = hpas["tessera-triton"]["spec"]["metrics"][0]["pods"]["metric"]["name"]
     assert triton_hpa == "nv_inference_queue_duration_us"
 
@@ -154,16 +161,17 @@ def test_dev_values_drop_triton_so_inference_runs_in_process() -> None:
 
 
 def test_a_values_block_adds_a_service_and_ports_flow_everywhere() -> None:
-    """ci/extended-values.yaml: clustering exists by values only; bids moves to ports 6000/9400."""
+    """ci/extended-values.yaml: metalearning (a service still to come) exists by values only; bids moves to ports
+    6000/9400."""
     objs = render_ci("extended")
     deployments, services = by_kind(objs, "Deployment"), by_kind(objs, "Service")
     assert "tessera-segmentation" not in deployments
     for kind in ("Deployment", "Service", "NetworkPolicy", "ConfigMap", "PodDisruptionBudget", "ServiceMonitor"):
-        assert "tessera-clustering" in by_kind(objs, kind), kind
-    assert "tessera-clustering-worker" in by_kind(objs, "ScaledObject")
-    (container,) = deployments["tessera-clustering"]["spec"]["template"]["spec"]["containers"]
-    assert container["image"] == "ghcr.io/tessera/tessera-clustering:0.1.0"
-    assert by_kind(objs, "ConfigMap")["tessera-clustering"]["data"]["TESSERA_CLUSTERING_MAX_POINTS"] == "100000"
+        assert "tessera-metalearning" in by_kind(objs, kind), kind
+    assert "tessera-metalearning-worker" in by_kind(objs, "ScaledObject")
+    (container,) = deployments["tessera-metalearning"]["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == "ghcr.io/tessera/tessera-metalearning:0.1.0"
+    assert by_kind(objs, "ConfigMap")["tessera-metalearning"]["data"]["TESSERA_METALEARNING_MAX_TASKS"] == "1000"
 
     (bids,) = deployments["tessera-bids"]["spec"]["template"]["spec"]["containers"]
     assert {p["name"]: p["containerPort"] for p in bids["ports"]} == {"grpc": 6000, "metrics": 9400}

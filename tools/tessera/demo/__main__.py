@@ -9,6 +9,7 @@ from pathlib import Path
 
 from tessera.demo import segmentation_part
 from tessera.demo.bids_part import run_bids
+from tessera.demo.compression_part import run_compression
 from tessera.demo.pipeline import run_pipeline
 from tessera.devstack import DevStack, StackConfig
 
@@ -30,6 +31,8 @@ def main() -> int:
             segmentation_part.collect(stack, seg, bids.dataset_uri)
         finally:
             seg_service.process.stop()
+        print("running the compression service (estimate, train + register a CNN, PWF job, Triton) ...", flush=True)
+        compression = run_compression(stack, log_dir)
     print("\n== Tessera demo summary ==")
     print("-- platform: the reference pipeline (events -> job -> Triton -> S3 -> events)")
     for line in report.lines():
@@ -40,9 +43,12 @@ def main() -> int:
     print("-- segmentation: cascaded 3D FCN, balanced multi-contrast training")
     for line in seg.lines():
         print(line)
+    print("-- compression: probabilistic weight fixing, pruning, quantisation, training-accuracy estimate")
+    for line in compression.lines():
+        print(line)
     print(f"total {time.monotonic() - started:.1f}s; logs in {log_dir}/")
     ok = report.completed == report.requests and report.max_abs_diff < 1e-4 and len(report.dead_letters) == 2
-    ok = ok and bids.ok and seg.ok
+    ok = ok and bids.ok and seg.ok and compression.ok
     print("RESULT:", "OK" if ok else "PROBLEM (see above and the logs)")
     return 0 if ok else 1
 
