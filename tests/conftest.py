@@ -16,6 +16,8 @@ from tessera.devstack.s3 import MotoS3Server
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LOG_DIR = REPO_ROOT / ".stack" / "tests"
+# The project's shared/ folder lies beside the repository (also in CI's fresh clone).
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 
 
 @pytest.fixture(scope="session")

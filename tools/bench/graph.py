@@ -1,6 +1,6 @@
 """Hyper-SAGNN benchmark: hyperedge prediction AUC/AUPR, outsider identification, Les Misérables.
 
-Data: GPS, MovieLens and drug from ``/work/shared/data/hypergraph/`` (the authors' published splits;
+Data: GPS, MovieLens and drug from ``../shared/data/hypergraph/`` beside the repository (the authors' published splits;
 test edges are positives, negatives drawn as in the paper: 5 per positive, one node swapped within its
 type 90 % of the time, never a known hyperedge); Les Misérables scenes bundled with HyperNetX (80
 characters, variable-size scenes, 20 % of scenes held out). Validation: 10 % of the training edges
@@ -35,7 +35,7 @@ from tessera.graph.negatives import NegativeSampler
 from tessera.graph.outsiders import outsider_accuracy
 from tessera.graph.training import TrainConfig, auc_aupr, train
 
-DATA = Path("/work/shared/data/hypergraph")
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "hypergraph"
 # Hyper-SAGNN paper (ICLR 2020) Table 2, typed from memory, not checked against the paper text (the text was not
 # reachable offline). The DHNE AUCs (0.910 / 0.877 / 0.925) match DHNE's own published AUCs as listed by a
 # leaderboard page; every Hyper-SAGNN figure and every AUPR is UNVERIFIED. (AUC, AUPR).
@@ -140,7 +140,7 @@ def run(quick: bool) -> None:
 
     print(f"\nHyper-SAGNN (autoencoder features), {'reduced (--quick)' if quick else 'full'} run, "
           f"{len(seeds)} seed(s), CPU, one thread")
-    print("Data: GPS / MovieLens / drug from /work/shared/data/hypergraph (authors' splits); Les Misérables scenes "
+    print("Data: GPS / MovieLens / drug from ../shared/data/hypergraph (authors' splits); Les Misérables scenes "
           "from HyperNetX. Paper figures: Zhang, Zou, Ma (ICLR 2020) Table 2, typed from memory: the DHNE AUCs agree "
           "with DHNE's published AUCs; the Hyper-SAGNN figures and all AUPRs are UNVERIFIED (marked *).")
     if quick:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import grpc
 import numpy as np
@@ -30,9 +29,10 @@ from tessera.graph.loaders import load_lesmis
 from tessera.graph.registry import load_card
 from tessera.graph.worker import MODEL_TRAINED
 from tessera.v1 import common_pb2, common_pb2_grpc, graph_pb2, graph_pb2_grpc
+from tests.conftest import SHARED_DATA
 
 pytestmark = pytest.mark.integration
-GPS = Path("/work/shared/data/hypergraph/GPS")
+GPS = SHARED_DATA / "hypergraph" / "GPS"
 PREFIX = "graph/models"  # GraphSettings.graph_models_prefix default
 
 

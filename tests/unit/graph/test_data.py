@@ -14,9 +14,10 @@ from tessera.graph.features import cooccurrence_rows, random_walk_embeddings
 from tessera.graph.hypergraph import Hypergraph
 from tessera.graph.loaders import load_benchmark, load_lesmis, load_npz, load_table
 from tessera.graph.negatives import NegativeSampler, add_outsiders
+from tests.conftest import SHARED_DATA
 from tests.unit.graph.synthetic import planted_typed, planted_variable
 
-GPS = "/work/shared/data/hypergraph/GPS"
+GPS = str(SHARED_DATA / "hypergraph" / "GPS")
 
 
 def test_benchmark_npz_loads_with_per_type_offsets():
