@@ -9,7 +9,9 @@ from pathlib import Path
 
 from tessera.demo import segmentation_part
 from tessera.demo.bids_part import run_bids
+from tessera.demo.clustering_part import run_clustering
 from tessera.demo.compression_part import run_compression
+from tessera.demo.graph_part import run_graph
 from tessera.demo.pipeline import run_pipeline
 from tessera.devstack import DevStack, StackConfig
 
@@ -33,6 +35,10 @@ def main() -> int:
             seg_service.process.stop()
         print("running the compression service (estimate, train + register a CNN, PWF job, Triton) ...", flush=True)
         compression = run_compression(stack, log_dir)
+        print("running the graph service (Hyper-SAGNN on GPS: train job, Predict, ScoreOutsiders) ...", flush=True)
+        graph = run_graph(stack, log_dir)
+        print("running the clustering service (SCADDA ClusterJob on a fire-emission grid) ...", flush=True)
+        clustering = run_clustering(stack, log_dir)
     print("\n== Tessera demo summary ==")
     print("-- platform: the reference pipeline (events -> job -> Triton -> S3 -> events)")
     for line in report.lines():
@@ -46,9 +52,15 @@ def main() -> int:
     print("-- compression: probabilistic weight fixing, pruning, quantisation, training-accuracy estimate")
     for line in compression.lines():
         print(line)
+    print("-- graph: Hyper-SAGNN hyperedge prediction and outsider identification")
+    for line in graph.lines():
+        print(line)
+    print("-- clustering: SCADDA spatio-temporal clustering (KDE-adaptive great-circle distances, DTW)")
+    for line in clustering.lines():
+        print(line)
     print(f"total {time.monotonic() - started:.1f}s; logs in {log_dir}/")
     ok = report.completed == report.requests and report.max_abs_diff < 1e-4 and len(report.dead_letters) == 2
-    ok = ok and bids.ok and seg.ok and compression.ok
+    ok = ok and bids.ok and seg.ok and compression.ok and graph.ok and clustering.ok
     print("RESULT:", "OK" if ok else "PROBLEM (see above and the logs)")
     return 0 if ok else 1
 
