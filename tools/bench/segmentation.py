@@ -149,6 +149,34 @@ def fit(name: str, net: MultiContrastUNet3D, data: Dataset[Any] | list[dict[str,
 # ---------------------------------------------------------------- parts 1 and 2
 
 
+def report_part2(args: argparse.Namespace, coarse: float, coarse_test: list[dict[str, Any]], classes: Sequence[str],
+                 models: dict[str, NamedContrastUNet], bal_result: Any) -> dict[str, Any]:
+    """Part 2: plain vs balanced (vs balanced + contrast dropout) on stage 1's setup: Dice with each contrast
+    missing and the conditional utilisation rates, on the held-out volumes."""
+    print(f"\n== Part 2: plain vs balanced training (stage-1 setup, {coarse:g} mm whole volumes, "
+          f"{args.epochs * args.steps} steps each), {len(coarse_test)} held-out volumes ==")
+    print(f"{'training':<10}{'metric':<34}" + "".join(f"{c:>9}" for c in ("none", *CONTRASTS)))
+    part2: dict[str, Any] = {}
+    for name, model in models.items():
+        missing = dice_with_missing(model, coarse_test)
+        util = utilisation_from_dice(missing)
+        mean_missing = {m: float(np.nanmean(v)) for m, v in missing.items()}
+        print(f"{name:<10}{'mean fg Dice % (contrast missing)':<34}"
+              + "".join(f"{fmt(mean_missing[m]):>9}" for m in ("none", *CONTRASTS)))
+        for ci, cname in enumerate(classes[1:]):
+            print(f"{'':<10}{'  ' + cname + ' Dice %':<34}"
+                  + "".join(f"{fmt(missing[m][ci]):>9}" for m in ("none", *CONTRASTS)))
+        print(f"{'':<10}{'conditional utilisation rate':<34}{'':>9}"
+              + "".join(f"{util[m]:>9.3f}" for m in CONTRASTS)
+              + f"   spread {max(util.values()) - min(util.values()):.3f}")
+        part2[name] = {"dice_missing": mean_missing, "utilisation": util}
+    print(f"balanced run: {bal_result.rebalancing_steps} re-balancing steps, focus {bal_result.rebalancing_focus}")
+    print(f"bal+drop: balanced training plus missing-contrast augmentation (each contrast of a sample dropped with "
+          f"p={args.dropout:g} on regular steps, filled as at test time): the setting the service trains with")
+    print(f"paper, for context: {PAPER_WU}")
+    return part2
+
+
 def part1(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     coarse = 2 * args.spacing
     common: dict[str, Any] = {"task": args.task, "contrasts": CONTRASTS, "seed": args.seed}
@@ -172,6 +200,13 @@ def part1(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     torch.manual_seed(args.seed)
     focus = [classes.index("lesion")] if args.task == "tissue" else list(range(1, k))
     stage1, s1_time, _ = fit("stage 1 (coarse, whole volumes)", make_net(3, k, args), coarse_train, args)
+    if args.balance_only:  # part 2 alone: the three stage-1 trainings, no full-resolution networks
+        stage1_bal, _, bal_result = fit("stage 1 balanced", make_net(3, k, args), coarse_train, args, balance=True)
+        stage1_drop, _, _ = fit(f"stage 1 balanced + contrast dropout {args.dropout:g}", make_net(3, k, args),
+                                coarse_train, args, balance=True, contrast_dropout=args.dropout)
+        part2 = report_part2(args, coarse, coarse_test, classes,
+                             {"plain": stage1, "balanced": stage1_bal, "bal+drop": stage1_drop}, bal_result)
+        return {"classes": classes, "coarse": coarse, "means": {}, "part2": part2}
     stage2, s2_time, _ = fit(f"stage 2 (full res, {args.roi}^3 crops)", make_net(3, k, args),
                              RandomCrops(fine_train, args.roi, focus, 0.5, args.seed), args)
     single, single_time, _ = fit("single-stage FCN (full res, whole volumes)", make_net(3, k, args), fine_train, args)
@@ -221,28 +256,8 @@ def part1(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
           f"{count_parameters(single.net)} parameters per network")
     print(f"paper, for context: {PAPER}")
 
-    # ---- part 2: balanced vs plain on stage 1's setup
-    print(f"\n== Part 2: plain vs balanced training (stage-1 setup, {coarse:g} mm whole volumes, "
-          f"{args.epochs * args.steps} steps each), {len(coarse_test)} held-out volumes ==")
-    print(f"{'training':<10}{'metric':<34}" + "".join(f"{c:>9}" for c in ("none", *CONTRASTS)))
-    part2: dict[str, Any] = {}
-    for name, model in (("plain", stage1), ("balanced", stage1_bal), ("bal+drop", stage1_drop)):
-        missing = dice_with_missing(model, coarse_test)
-        util = utilisation_from_dice(missing)
-        mean_missing = {m: float(np.nanmean(v)) for m, v in missing.items()}
-        print(f"{name:<10}{'mean fg Dice % (contrast missing)':<34}"
-              + "".join(f"{fmt(mean_missing[m]):>9}" for m in ("none", *CONTRASTS)))
-        for ci, cname in enumerate(classes[1:]):
-            print(f"{'':<10}{'  ' + cname + ' Dice %':<34}"
-                  + "".join(f"{fmt(missing[m][ci]):>9}" for m in ("none", *CONTRASTS)))
-        print(f"{'':<10}{'conditional utilisation rate':<34}{'':>9}"
-              + "".join(f"{util[m]:>9.3f}" for m in CONTRASTS)
-              + f"   spread {max(util.values()) - min(util.values()):.3f}")
-        part2[name] = {"dice_missing": mean_missing, "utilisation": util}
-    print(f"balanced run: {bal_result.rebalancing_steps} re-balancing steps, focus {bal_result.rebalancing_focus}")
-    print(f"bal+drop: balanced training plus missing-contrast augmentation (each contrast of a sample dropped with "
-          f"p={args.dropout:g} on regular steps, filled as at test time): the setting the service trains with")
-    print(f"paper, for context: {PAPER_WU}")
+    part2 = report_part2(args, coarse, coarse_test, classes,
+                         {"plain": stage1, "balanced": stage1_bal, "bal+drop": stage1_drop}, bal_result)
 
     # Models for part 3.
     torch.save(stage1.net.state_dict(), workdir / "stage1.pt")
@@ -440,6 +455,7 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dropout", type=float, default=0.2, help="contrast dropout of the 'bal+drop' run")
     parser.add_argument("--no-triton", action="store_true", help="skip the Triton row of part 3")
+    parser.add_argument("--balance-only", action="store_true", help="part 2 alone (stage-1 trainings only)")
     parser.add_argument("--quick", action="store_true", help="fewer steps and a 2 mm inference volume")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
@@ -467,7 +483,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="tessera-seg-bench-") as tmp:
         workdir = Path(tmp)
         info = part1(args, workdir)
-        part3(args, workdir, info)
+        if not args.balance_only:
+            part3(args, workdir, info)
     print(f"\ntotal runtime {time.perf_counter() - started:.0f} s")
 
 
