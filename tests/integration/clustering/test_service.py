@@ -52,12 +52,8 @@ def data() -> Dataset:
 
 
 def parquet_table(data: Dataset) -> bytes:
-    frame = pd.DataFrame({"id": [f"cell-{k}" for k in range(data.truth.size)], "lat": data.coords[:, 0],
-                          "lon": data.coords[:, 1]})
-    for month in range(data.series.shape[1]):
-        frame[f"m{month:02d}"] = data.series[:, month]
     buffer = io.BytesIO()
-    frame.to_parquet(buffer, index=False)
+    data.wide_frame("cell-").to_parquet(buffer, index=False)
     return buffer.getvalue()
 
 

@@ -81,11 +81,7 @@ def request_points(data: Dataset) -> list[clustering_pb2.Point]:
 
 
 def wide_frame(data: Dataset) -> pd.DataFrame:
-    frame = pd.DataFrame({"id": [f"p{k}" for k in range(data.truth.size)], "lat": data.coords[:, 0],
-                          "lon": data.coords[:, 1]})
-    for month in range(data.series.shape[1]):
-        frame[f"m{month:02d}"] = data.series[:, month]
-    return frame
+    return data.wide_frame("p")
 
 
 def violations(call: pytest.ExceptionInfo[grpc.RpcError]) -> dict[str, str]:

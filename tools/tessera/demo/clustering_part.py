@@ -42,12 +42,8 @@ class ClusteringReport:
 
 def _table() -> tuple[bytes, Dataset]:
     data = fire_season_africa(0, step_deg=1.0)
-    frame = pd.DataFrame({"id": [f"cell-{k}" for k in range(data.truth.size)], "lat": data.coords[:, 0],
-                          "lon": data.coords[:, 1]})
-    for month in range(data.series.shape[1]):
-        frame[f"m{month:02d}"] = data.series[:, month]
     buffer = io.BytesIO()
-    frame.to_parquet(buffer, index=False)
+    data.wide_frame("cell-").to_parquet(buffer, index=False)
     return buffer.getvalue(), data
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -27,6 +28,14 @@ class Dataset:
     coords: FloatArray
     series: FloatArray
     truth: IntArray
+
+    def wide_frame(self, id_prefix: str = "p") -> pd.DataFrame:
+        """The wide table ClusterJob reads: ``id`` (``<id_prefix><row>``), ``lat``, ``lon``, ``m00``.. one
+        column per time step."""
+        frame = pd.DataFrame({"id": [f"{id_prefix}{k}" for k in range(self.truth.size)], "lat": self.coords[:, 0],
+                              "lon": self.coords[:, 1]})
+        steps = pd.DataFrame(self.series, columns=[f"m{t:02d}" for t in range(self.series.shape[1])])
+        return pd.concat([frame, steps], axis=1)
 
 
 def _seasonal(
