@@ -6,6 +6,9 @@ grey images, 10 classes. Full scale: all 60,000 training and all 10,000 test ima
 and a cosine schedule and cached (the same cache file and settings as tools/bench/compression_pwf.py, so the two
 benches compress the very same baseline).
 
+A validation part (500 quick / 5,000 full) is carved from the training split first; the baseline trains on the
+rest, per-round progress is measured on it, and no setting is chosen by test accuracy.
+
 Every method starts from that trained model and fine-tunes/retrains on the same seeded subset of the training
 split (``--finetune-images``); PWF retrains ``--round-images`` per round and k-means fine-tunes its centroids on
 as many images as PWF retrains on in all. Methods: PWF (paper config: centres of <= 4 powers of two; few-values
@@ -22,6 +25,11 @@ paired on the same images with its 95% interval); unique Conv/Linear weight valu
 encoded size (shared fp32 codebook + Huffman-coded indices, or a per-channel grid, + other parameters at fp32)
 and its x-fold vs fp32; sparsity; ONNX Runtime CPU latency (1 thread, batch 1, median). Then the training-accuracy
 estimate (space partitioning) against networks really trained on random data over a small grid.
+
+Then PWF vs k-means at equal unique-value counts (tools/bench/compression_sharing.py): PWF settings landing near
+16, 32 and 58 values (quick: 16, global codebook only), k-means with one global codebook, with per-tensor
+codebooks sharing the same total, and with that many per tensor; mean over ``--sharing-seeds`` seeds, paired
+95% intervals.
 
 Outputs under ``--out`` (default .tessera/bench/compression/): reports.json (one CompressionReport per method +
 the estimation summary) and tradeoffs.png (accuracy vs unique values / vs size).
@@ -48,10 +56,19 @@ import torch
 from compression_estimation import PAPER_FIGURES
 from compression_pruning import PEERS
 from compression_pwf import PAPER, _default_cache, baseline_model, paired, wilson
+from compression_sharing import (
+    TARGETS,
+    Setup,
+    carve_validation,
+    points_record,
+    print_sharing_table,
+    print_verdict,
+    sharing_sweep,
+)
 from torch import nn
 
 from tessera.compression import pruning, training
-from tessera.compression.datasets import ImageDataset, load_fashion_mnist
+from tessera.compression.datasets import DatasetSplits, ImageDataset, load_fashion_mnist
 from tessera.compression.estimation_harness import TrainingConfig, ValidationSummary, product_grid, validate_grid
 from tessera.compression.kmeans import KMeansConfig, kmeans_weight_sharing
 from tessera.compression.methods import make_plain
@@ -266,6 +283,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--round-images", type=int, default=None, help="PWF retraining images per round (600/2000)")
     parser.add_argument("--baseline-cache", default=None, help="file of the trained baseline ('none': retrain)")
     parser.add_argument("--no-estimate", action="store_true", help="skip the training-accuracy estimation grid")
+    parser.add_argument("--validation", type=int, default=None, help="validation images carved from train (500/5000)")
+    parser.add_argument("--sharing-seeds", type=int, default=None,
+                        help="seeds of the equal-count PWF vs k-means sweep (1 quick, 2 full; 0 skips it)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=REPO / ".tessera" / "bench" / "compression")
     args = parser.parse_args(argv)
@@ -274,11 +294,16 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     splits = load_fashion_mnist(train_limit=args.train_size or (6000 if quick else None),
                                 test_limit=args.test_size or (2000 if quick else None), seed=args.seed)
+    # A validation part carved from the training split: the baseline never sees it, per-round progress is
+    # measured on it, and nothing is chosen by test accuracy.
+    train, validation = carve_validation(splits.train, args.validation or (500 if quick else 5000))
+    splits = DatasetSplits(train, splits.test)
     epochs = args.epochs if args.epochs is not None else (3.0 if quick else 2.0)
     finetune = splits.train.subset(args.finetune_images or (2000 if quick else 10_000), seed=args.seed + 1)
     round_images = args.round_images or (600 if quick else 2000)
-    print(f"data: Fashion-MNIST (/usr/share/datasets/fashion-mnist), {len(splits.train)} train / {len(splits.test)} "
-          f"test images (28x28 grey, 10 classes); fine-tuning subset {len(finetune)} images; "
+    print(f"data: Fashion-MNIST (/usr/share/datasets/fashion-mnist), {len(splits.train)} train / {len(validation)} "
+          f"validation (carved from train) / {len(splits.test)} test images (28x28 grey, 10 classes); fine-tuning "
+          f"subset {len(finetune)} images; "
           f"{torch.get_num_threads()} thread(s)")
     cache = None if args.baseline_cache == "none" else Path(args.baseline_cache or _default_cache(len(splits.train)))
     train_data = training.TrainData(splits.train.loader(batch_size=64, shuffle=True, seed=args.seed))
@@ -287,8 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     source = f"cached in {meta['cached']}" if "cached" in meta else f"trained now in {meta.get('train_seconds')} s"
     print(f"baseline ResNetCNN: {parameter_count(dense)} parameters, {meta['epochs']:g} epochs SGD lr 0.05 cosine "
           f"on {meta['train_images']} images ({source})", flush=True)
-    progress_set = splits.test.subset(min(500 if quick else 1000, len(splits.test)), args.seed + 7)
-    bench = Bench(dense, splits.test, finetune, 64, args.seed, training.accuracy_evaluator(progress_set.loader(1000)),
+    bench = Bench(dense, splits.test, finetune, 64, args.seed, training.accuracy_evaluator(validation.loader(1000)),
                   splits.test.images[:1], latency_repeats=50)
     base = measure(bench, "baseline fp32", copy.deepcopy(dense), 0.0, info={"baseline": meta})
     bench.base_accuracy, bench.base_nonzero = float(base.hits.double().mean()), base.report.nonzero_parameters
@@ -301,6 +325,17 @@ def main(argv: list[str] | None = None) -> int:
     rows += run_others(bench, calibration_images=512)
     print_table(rows)
     print_quality_bar(pairs, base)
+
+    # PWF vs k-means at equal counts over several PWF settings and seeds (tools/bench/compression_sharing.py).
+    sharing_seeds = range(args.sharing_seeds if args.sharing_seeds is not None else (1 if quick else 2))
+    # Quick: the ~16-value setting against the global codebook only (the ~58 one is the few-values row above).
+    targets = (TARGETS[0],) if quick else TARGETS
+    setup = Setup(dense, finetune, validation, splits.test, round_images)
+    points = sharing_sweep(setup, sharing_seeds, targets, global_only=quick) if len(sharing_seeds) else []
+    if points:
+        print_sharing_table(points, base.hits, float(onnx_hits(export_onnx(dense, bench.example), validation)
+                                                      .double().mean()))
+        print_verdict(points)
     summary = None if args.no_estimate else run_estimation(quick)
 
     args.out.mkdir(parents=True, exist_ok=True)
@@ -308,6 +343,7 @@ def main(argv: list[str] | None = None) -> int:
         "data": {"dataset": "fashion-mnist", "train": len(splits.train), "test": len(splits.test),
                  "finetune": len(finetune), "round_images": round_images, "quick": quick},
         "reports": [json.loads(row.report.to_json()) for row in rows],
+        "sharing_at_equal_counts": points_record(points),
         "estimation": None if summary is None else {
             "cells": [cell.as_dict() for cell in summary.cells], "mean_abs_error": summary.mean_abs_error,
             "max_abs_error": summary.max_abs_error},

@@ -11,7 +11,13 @@ from torch import nn
 from torch.nn.utils import parametrize
 from torch.utils.data import DataLoader, TensorDataset
 
-from tessera.compression.kmeans import KMeansConfig, SharedWeight, kmeans_weight_sharing, linear_kmeans
+from tessera.compression.kmeans import (
+    KMeansConfig,
+    SharedWeight,
+    kmeans_weight_sharing,
+    layer_cluster_counts,
+    linear_kmeans,
+)
 from tessera.compression.pwf import RoundInfo
 from tessera.compression.training import TrainConfig, TrainData, accuracy_evaluator, evaluate_accuracy, train
 from tessera.core.errors import InvalidArgument
@@ -79,6 +85,23 @@ def test_layer_codebooks_and_kept_zeros(trained: tuple[nn.Sequential, DataLoader
     assert result.layer_unique_values["0.weight"] == 5
     assert result.layer_unique_values["2.weight"] <= 4
     assert result.unique_values > 5
+
+
+def test_layer_cluster_counts_share_the_total_equally_remainder_to_the_largest() -> None:
+    assert layer_cluster_counts([60, 12, 24, 2], 11) == [3, 3, 3, 2]
+    assert layer_cluster_counts([5, 100], 2) == [1, 1]
+    with pytest.raises(InvalidArgument, match=r"config\.clusters"):
+        layer_cluster_counts([5, 5, 5], 2)
+
+
+def test_per_tensor_codebooks_split_a_total_count(trained: tuple[nn.Sequential, DataLoader]) -> None:
+    model = trained[0]
+    # Four tensors (two weights, two biases) share 9 values: 3 for the largest weight, 2 for the others.
+    split = kmeans_weight_sharing(model, KMeansConfig(clusters=9, scope="layer", split="total", finetune_epochs=0))
+    assert split.layer_unique_values == {"0.weight": 3, "0.bias": 2, "2.weight": 2, "2.bias": 2}
+    assert split.unique_values == 9
+    each = kmeans_weight_sharing(model, KMeansConfig(clusters=9, scope="layer", finetune_epochs=0))
+    assert each.unique_values > 9  # nine per tensor: up to four times as many over the network
 
 
 def test_centroid_gradient_is_the_sum_over_its_cluster() -> None:

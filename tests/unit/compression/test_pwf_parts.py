@@ -126,6 +126,19 @@ def test_fixed_weights_vote_for_their_centre_so_used_values_are_preferred() -> N
     assert outcome.centres == [(0.25, 2)]  # free weights alone: 0.25 wins (capped at the 2 the round needs)
 
 
+def test_votes_of_fixed_weights_are_spent_once_their_centre_is_chosen() -> None:
+    # Ten weights fixed at 0.25. Free: 0.39 (sigma 0.036) first fits at delta 4, reaching both 0.5 (0.11 away)
+    # and 0.25 (0.14); 0.503 and 0.505 (sigma 0.001) reach only 0.5, at delta 4 and 8. 0.25 is chosen at delta
+    # 1 (its fixed weights' pass), so at delta 4 it no longer outvotes 0.5 (2 free weights to 1): 0.39 joins
+    # its nearer centre, as in the reference's re-clustering. Votes that stayed would send it to 0.25.
+    means = [0.25] * 10 + [0.39, 0.503, 0.505]
+    state = make_state(means, [0.001] * 10 + [0.036, 0.001, 0.001])
+    state.fixed[:10] = True
+    outcome = fix_round(state, 13, zero_fix=False, max_terms=1)
+    assert state.means[10:].tolist() == [0.5, 0.5, 0.5]
+    assert outcome.delta == 8.0
+
+
 def test_round_delta_runs_linearly_from_start_to_end() -> None:
     config = PWFConfig(delta=1.0, end_delta=4.0, schedule=(0.25, 0.5, 0.75, 1.0))
     assert [config.round_delta(index) for index in range(4)] == [1.0, 2.0, 3.0, 4.0]

@@ -2,9 +2,12 @@
 
 The weights (and biases, by default) of every Conv/Linear layer are clustered with 1-D k-means,
 initialised linearly between the smallest and largest weight (the paper's best initialisation),
-either per layer or with one codebook for the whole network. Each weight then reads its value
-from the codebook (``weight = codebook[index]``, a parametrisation), so during fine-tuning the
-gradient of a centroid is the sum of the gradients of the weights sharing it, as in the paper.
+either per layer (one codebook per shared tensor) or with one codebook for the whole network.
+Per-layer codebooks of ``clusters`` each give up to ``tensors * clusters`` distinct values over the
+network; ``split="total"`` instead shares ``clusters`` among the tensors (equal shares, the remainder
+to the largest tensors), so the network holds at most ``clusters`` values, as a global codebook does.
+Each weight then reads its value from the codebook (``weight = codebook[index]``, a parametrisation),
+so during fine-tuning the gradient of a centroid is the sum of the gradients of the weights sharing it, as in the paper.
 ``keep_zeros`` leaves exact zeros at zero (for pruned-then-shared models). ``gradient="mean"``
 divides each centroid's summed gradient by its cluster size: with one global codebook a centroid
 can collect the gradients of tens of thousands of weights, and the paper's sum then needs a far
@@ -45,6 +48,9 @@ class KMeansConfig(StrictConfig):
 
     clusters: int = Field(64, ge=2, le=65536, description="codebook size (per layer for scope=layer)")
     scope: Literal["global", "layer"] = Field("global", description="one codebook for all layers, or one each")
+    split: Literal["each", "total"] = Field(
+        "each", description="scope=layer: ``clusters`` per tensor, or ``clusters`` in all shared among the tensors"
+    )
     max_iter: int = Field(100, ge=1, le=10_000, description="Lloyd iterations of k-means")
     finetune_epochs: float = Field(
         1.0, ge=0.0, le=1000.0, description="epochs of centroid (and other parameter) training; fractions allowed"
@@ -93,13 +99,34 @@ def linear_kmeans(values: np.ndarray, clusters: int, max_iter: int, seed: int) -
     return fitted.cluster_centers_.ravel(), fitted.labels_
 
 
+def layer_cluster_counts(sizes: Sequence[int], total: int) -> list[int]:
+    """Codebook size of each tensor (element counts ``sizes``) when ``total`` centroids are shared among them.
+
+    Equal shares, at least one each; the remainder goes to the largest tensors. A tensor never gets
+    more centroids than it has elements.
+    """
+    if total < len(sizes):
+        raise InvalidArgument.field(
+            "config.clusters", f"{total} centroids cannot give each of the {len(sizes)} shared tensors one"
+        )
+    counts = [total // len(sizes)] * len(sizes)
+    for index in sorted(range(len(sizes)), key=lambda i: -sizes[i])[: total - sum(counts)]:
+        counts[index] += 1
+    return [min(count, size) for count, size in zip(counts, sizes, strict=True)]
+
+
 def _attach_codebooks(
     tensors: Sequence[tuple[str, nn.Module, str]], config: KMeansConfig
 ) -> list[tuple[nn.Module, str]]:
     """Cluster and register the parametrisations; returns (module, tensor name) of each."""
     groups = [list(tensors)] if config.scope == "global" else [[tensor] for tensor in tensors]
+    if config.scope == "layer" and config.split == "total":
+        tensor_sizes = [getattr(module, name).numel() for _, module, name in tensors]
+        cluster_counts = layer_cluster_counts(tensor_sizes, config.clusters)
+    else:
+        cluster_counts = [config.clusters] * len(groups)
     attached = []
-    for group in groups:
+    for group, clusters in zip(groups, cluster_counts, strict=True):
         originals = [getattr(module, name).detach() for _, module, name in group]
         zero_masks = [(original == 0) if config.keep_zeros else None for original in originals]
         values = torch.cat([
@@ -108,7 +135,7 @@ def _attach_codebooks(
         ]).double().numpy()
         if values.size == 0:
             continue  # an all-zero layer with keep_zeros: nothing to share
-        centroids, labels = linear_kmeans(values, config.clusters, config.max_iter, config.seed)
+        centroids, labels = linear_kmeans(values, clusters, config.max_iter, config.seed)
         codebook = nn.Parameter(torch.tensor(centroids, dtype=originals[0].dtype))
         if config.gradient == "mean":
             sizes = torch.bincount(torch.from_numpy(labels.astype(np.int64)), minlength=len(centroids)).clamp_min(1)
@@ -161,7 +188,8 @@ def kmeans_weight_sharing(
         )
         report_round(rounds, progress, info)
 
-    report(1, None, f"clustered into {config.clusters} centroids ({config.scope})")
+    split = f", {config.split}" if config.scope == "layer" else ""
+    report(1, None, f"clustered into {config.clusters} centroids ({config.scope}{split})")
     for epoch, epochs in enumerate(chunks):
         started = time.perf_counter()
         assert data is not None

@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 import logging
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -127,11 +127,11 @@ class _RootLoggerLevel:
 
 
 class _Calibration(CalibrationDataReader):
-    """Feeds ORT's calibrator with float32 batches under the model's input name."""
+    """Feeds ORT's calibrator with float32 batches under the model's input name (plus constant ``extra`` inputs)."""
 
-    def __init__(self, input_name: str, batches: Iterable[np.ndarray]):
+    def __init__(self, input_name: str, batches: Iterable[np.ndarray], extra: Mapping[str, np.ndarray] | None = None):
         self._feeds: Iterator[dict[str, np.ndarray]] = (
-            {input_name: np.asarray(b, dtype=np.float32)} for b in batches
+            {input_name: np.asarray(b, dtype=np.float32), **(extra or {})} for b in batches
         )
 
     def get_next(self) -> dict[str, np.ndarray] | None:
@@ -143,10 +143,12 @@ def quantize_onnx_int8(
     calibration: Iterable[np.ndarray],
     input_name: str = "input",
     per_channel: bool = True,
+    extra_inputs: Mapping[str, np.ndarray] | None = None,
 ) -> bytes:
     """Static int8 quantisation of an ONNX model with ONNX Runtime (QDQ, int8 weights and activations).
 
-    ``calibration``: input batches shaped like the model's input (a few hundred samples is plenty).
+    ``calibration``: input batches shaped like the model's input (a few hundred samples is plenty);
+    ``extra_inputs``: values of the model's other inputs, the same for every batch.
     """
     batches = list(calibration)
     if not batches:
@@ -156,7 +158,7 @@ def quantize_onnx_int8(
         source, target = Path(tmp) / "model.onnx", Path(tmp) / "model.int8.onnx"
         source.write_bytes(onnx_model)
         quantize_static(
-            source, target, _Calibration(input_name, batches), quant_format=QuantFormat.QDQ,
+            source, target, _Calibration(input_name, batches, extra_inputs), quant_format=QuantFormat.QDQ,
             per_channel=per_channel, activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
             extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
         )

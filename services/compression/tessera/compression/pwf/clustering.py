@@ -5,8 +5,13 @@ Each step picks, among the candidate centres, the one within ``delta`` sigmas of
 the round still needs) and removes it from the candidates. With ``count_fixed`` (the default) weights
 fixed in earlier rounds count for the centre they sit on, as in the reference code, which re-clusters
 all weights every round and finds each fixed weight at distance 0 from its own centre: centres already
-in use are preferred, so free weights join them before a new value is opened. Fixed weights never
-move (the reference could re-assign one to a neighbouring centre; the paper freezes them).
+in use are preferred, so free weights join them before a new value is opened. A centre's votes are
+spent once it is chosen in the round: in the reference its fixed weights are then assigned and no
+longer counted, so after the search widens the popular centres have no head start. (Votes that stayed
+would let a popular centre win every widened search with a single far-away weight and take every free
+weight within the widened reach, nearest or not: large weights collapsed onto small popular values.)
+Fixed weights never move (the reference could re-assign one to a neighbouring centre; the paper
+freezes them).
 
 When no candidate fits any free weight, the search widens alternately: one more power-of-two term
 per centre (up to ``max_terms``), then ``delta`` times ``delta_growth``; this repeats until the round's
@@ -96,6 +101,7 @@ def fix_round(
     outcome = RoundOutcome(delta=delta, terms=1)
     small = 2.0**-lowest_exponent
     counter = 1
+    spent: set[float] = set()  # centres chosen this round: their fixed weights no longer vote
     while left > 0:
         free = torch.nonzero(~state.fixed).squeeze(1)
         means = state.means[free]
@@ -104,6 +110,8 @@ def fix_round(
         largest = state.means.abs().max() if count_fixed else means.abs().max()
         centres = candidate_centres(outcome.terms, float(largest), lowest_exponent)
         votes = _fixed_votes(state, centres) if count_fixed else torch.zeros(len(centres), dtype=torch.long)
+        if spent:
+            votes[torch.tensor([float(c) in spent for c in centres.tolist()], dtype=torch.bool)] = 0
         available = torch.ones(len(centres), dtype=torch.bool)
         zero_index = int(torch.searchsorted(centres, torch.zeros(1, dtype=torch.float64)))
         alive = torch.ones(len(free), dtype=torch.bool)
@@ -120,6 +128,8 @@ def fix_round(
             if int(counts[best]) == 0:
                 break
             centre = centres[best]
+            spent.add(float(centre))
+            votes[best] = 0
             distance = (means - centre).abs() / sigmas
             if zero_fix and best == zero_index:
                 distance[near_zero] = 0.0

@@ -72,7 +72,8 @@ class PWFConfig(StrictConfig):
         With ``b = 7`` and weights below 1 in magnitude there are at most 57 such centres (0, and +-
         the 7 powers 2^-7..2^-1 and their 21 pairwise sums), so the whole network ends with <= 57
         unique values (the reference code's cap is 4 terms, giving a few hundred). On the Fashion-MNIST
-        ResNetCNN (tools/bench/compression_pwf.py): 58 values (a weight above 1 adds 1 + 2^-7), 0.08-point drop.
+        ResNetCNN (tools/bench/compression_sharing.py, full data, 2 seeds): 57 values, 0.09-point drop; k-means
+        with one global codebook of 57 values ties with it (tools/bench/compression_results.md).
         """
         return cls(**{"max_terms": 2, "schedule": FEW_VALUES_SCHEDULE, **overrides})
 
