@@ -87,7 +87,8 @@ def compress(
     config: Path | None = typer.Option(None, "--config", exists=True, dir_okay=False,
                                        help="JSON with the method's config (and train_samples, eval_samples, ...)."),
     dataset: str = typer.Option("fashion-mnist", help="Built-in dataset: fashion-mnist or mnist."),
-    dataset_uri: str = typer.Option("", help="Or an .npz artifact (x, y[, x_test, y_test]) by URI."),
+    dataset_uri: str = typer.Option("", help="Or an .npz artifact (x, y[, x_test, y_test]) by URI; for an ONNX "
+                                         "segmentation net an .npz of volumes or a NIfTI pairs manifest."),
     split: str = typer.Option("", help="'' (train to fine-tune, test to report), train or test."),
     version: str = typer.Option("", help="Source version (default newest)."),
     output: str = typer.Option("", help="Publish as this model (default MODEL-METHOD)."),

@@ -98,11 +98,11 @@ def to_round(step: int, total: int, fraction: float, unique: int, accuracy: floa
                                          loss=float(loss) if loss is not None and np.isfinite(loss) else 0.0)
 
 
-def plot_png(reports: list[Any], title: str) -> bytes:
+def plot_png(reports: list[Any], title: str, metric: str = "accuracy") -> bytes:
     from tessera.compression.plots import plot_tradeoffs
 
     with tempfile.TemporaryDirectory() as tmp:
-        return plot_tradeoffs(reports, Path(tmp) / "plot.png", title).read_bytes()
+        return plot_tradeoffs(reports, Path(tmp) / "plot.png", title, metric).read_bytes()
 
 
 @dataclass
@@ -344,8 +344,10 @@ def calibration_batches(dataset: ImageDataset, options: JobOptions) -> list[np.n
 
 
 def onnx_report(onnx_bytes: bytes, method: str, parameters: int, accuracy: float | None,
-                baseline_accuracy: float | None, example: np.ndarray, latency_repeats: int) -> Any:
-    """The report of a model known only as ONNX: its (dequantised) weights, ``parameters`` fp32 values in all."""
+                baseline_accuracy: float | None, example: np.ndarray, latency_repeats: int,
+                extra_inputs: Mapping[str, np.ndarray] | None = None) -> Any:
+    """The report of a model known only as ONNX: its (dequantised) weights, ``parameters`` fp32 values in all;
+    ``extra_inputs``: constant values of inputs besides ``example``'s (for the latency run)."""
     from tessera.compression.reports import (
         CompressionReport,
         LayerStats,
@@ -378,7 +380,8 @@ def onnx_report(onnx_bytes: bytes, method: str, parameters: int, accuracy: float
         nonzero_parameters=int(np.count_nonzero(flat)) + other, fp32_bytes=4 * parameters, encoded_bytes=encoded,
         encoding="per-channel-grid" if grid is not None and grid < huffman else "shared-codebook",
         encoded_bytes_lzma=lzma_size, compression_ratio=4 * parameters / encoded if encoded else float("inf"),
-        latency_ms=onnx_latency_ms(onnx_bytes, example, repeats=latency_repeats), structure="onnx", layers=layers)
+        latency_ms=onnx_latency_ms(onnx_bytes, example, repeats=latency_repeats, extra_inputs=extra_inputs),
+        structure="onnx", layers=layers)
 
 
 def float_parameters(onnx_bytes: bytes) -> int:
@@ -507,6 +510,8 @@ def available_methods() -> dict[str, CompressionMethod]:
                "int8": "tessera.compression.quantize"}
     import importlib
 
+    from tessera.compression.segmentation_job import SegmentationAware
+
     for name, factory in candidates:
         try:
             importlib.import_module(modules.get(name, "tessera.compression.pruning"))
@@ -515,7 +520,7 @@ def available_methods() -> dict[str, CompressionMethod]:
 
                 if name not in METHODS:
                     continue
-            methods[name] = factory()
+            methods[name] = SegmentationAware(name, factory())
         except ImportError as exc:
             log.warning("compression method %s is unavailable: %s", name, exc)
     return methods

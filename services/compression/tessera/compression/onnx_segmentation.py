@@ -61,29 +61,49 @@ class SegmentationVolumes:
     @classmethod
     def from_npz(cls, data: bytes) -> SegmentationVolumes:
         """NPZ with ``x`` (N, C, D, H, W) float and ``y`` (N, D, H, W) integer labels."""
-        with np.load(io.BytesIO(data)) as arrays:
-            missing = {"x", "y"} - set(arrays.files)
-            if missing:
-                raise InvalidArgument.field("dataset.uri", f"NPZ lacks array(s) {', '.join(sorted(missing))}")
+        with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
+            for key, what in (("x", "images (N, C, D, H, W)"), ("y", "labels (N, D, H, W)")):
+                if key not in arrays.files:  # a ref without labels cannot measure Dice
+                    raise InvalidArgument.field(f"dataset.{key}", f"the NPZ has no array {key!r} of {what} "
+                                                f"(it has {sorted(arrays.files)})")
             images, labels = arrays["x"], arrays["y"]
         if images.ndim != 5:
             raise InvalidArgument.field("dataset.x", f"must be (N, C, D, H, W), got shape {images.shape}")
         if not np.issubdtype(labels.dtype, np.integer):
             raise InvalidArgument.field("dataset.y", f"labels must be integers, got {labels.dtype}")
+        if labels.shape != (images.shape[0], *images.shape[2:]):
+            raise InvalidArgument.field("dataset.y", f"must be (N, D, H, W) = {(images.shape[0], *images.shape[2:])} "
+                                        f"to match x {images.shape}, got {labels.shape}")
         return cls([image.astype(np.float32) for image in images], [label.astype(np.int64) for label in labels])
 
     @classmethod
     def from_nifti(cls, pairs: Sequence[tuple[Path, Path]]) -> SegmentationVolumes:
         """Image/label NIfTI files: images (X, Y, Z) or (X, Y, Z, C), labels (X, Y, Z); read with nibabel."""
-        import nibabel as nib  # only this path needs it
+        return cls.from_nifti_bytes([(Path(image).read_bytes(), Path(label).read_bytes()) for image, label in pairs])
 
+    @classmethod
+    def from_nifti_bytes(cls, pairs: Sequence[tuple[bytes, bytes]]) -> SegmentationVolumes:
+        """Image/label NIfTI-1 files as bytes (``.nii`` or gzipped ``.nii.gz``), shapes as :meth:`from_nifti`."""
         images, labels = [], []
-        for image_path, label_path in pairs:
-            image = np.asarray(nib.Nifti1Image.from_filename(str(image_path)).dataobj, dtype=np.float32)
+        for index, (image_bytes, label_bytes) in enumerate(pairs):
+            image = _nifti_array(image_bytes, f"dataset.pairs[{index}].image").astype(np.float32)
             image = image[None] if image.ndim == 3 else np.moveaxis(image, -1, 0)
             images.append(np.ascontiguousarray(image))
-            labels.append(np.asarray(nib.Nifti1Image.from_filename(str(label_path)).dataobj).round().astype(np.int64))
+            labels.append(_nifti_array(label_bytes, f"dataset.pairs[{index}].label").round().astype(np.int64))
         return cls(images, labels)
+
+
+def _nifti_array(data: bytes, field_name: str) -> np.ndarray:
+    """The voxel array of a NIfTI-1 file's bytes (gzip detected by its magic number); read with nibabel."""
+    import gzip
+
+    import nibabel as nib  # only NIfTI refs need it
+
+    try:
+        raw = gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+        return np.asarray(nib.Nifti1Image.from_bytes(raw).dataobj)
+    except (OSError, ValueError, nib.filebasedimages.ImageFileError) as exc:
+        raise InvalidArgument.field(field_name, f"is not a NIfTI-1 file: {exc}") from None
 
 
 def _io_ranks(model: onnx.ModelProto, extra: Mapping[str, np.ndarray]) -> tuple[str, int, int, int | None]:
@@ -104,6 +124,20 @@ def _io_ranks(model: onnx.ModelProto, extra: Mapping[str, np.ndarray]) -> tuple[
     out_dims = graph.output[0].type.tensor_type.shape.dim
     channels = in_dims[1].dim_value if len(in_dims) > 1 and in_dims[1].HasField("dim_value") else None
     return inputs[0].name, len(in_dims), len(out_dims), channels
+
+
+def is_segmentation_onnx(model_bytes: bytes) -> bool:
+    """Whether the model's first (non-initialiser) input and first output are both rank 5: [N, C, D, H, W]
+    images to [N, K, D, H, W] logits (cheap: reads the graph's declared shapes, runs nothing)."""
+    try:
+        graph = onnx.load_from_string(model_bytes).graph
+    except Exception:  # not an ONNX graph at all: certainly not a segmentation network
+        return False
+    initialisers = {init.name for init in graph.initializer}
+    inputs = [value for value in graph.input if value.name not in initialisers]
+    if not inputs or not graph.output:
+        return False
+    return len(inputs[0].type.tensor_type.shape.dim) == 5 and len(graph.output[0].type.tensor_type.shape.dim) == 5
 
 
 def check_segmentation_model(model_bytes: bytes, volumes: SegmentationVolumes,

@@ -17,10 +17,12 @@ from tessera.compression.reports import CompressionReport
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h")
 
 
-def plot_tradeoffs(reports: Sequence[CompressionReport], path: str | Path, title: str = "") -> Path:
+def plot_tradeoffs(reports: Sequence[CompressionReport], path: str | Path, title: str = "",
+                   metric: str = "accuracy") -> Path:
     """Two panels, one marker per report: accuracy (%) vs unique weight values (log x) and vs compressed
     size in KiB (log x); methods are told apart by colour and marker in one legend below the panels, the
     baseline accuracy (if any report has one) is a dashed line. Reports without an accuracy are skipped.
+    ``metric`` names what ``accuracy`` holds on the axes (``Dice`` for segmentation reports).
     Returns the written path.
     """
     rows = [r for r in reports if r.accuracy is not None]
@@ -36,12 +38,12 @@ def plot_tradeoffs(reports: Sequence[CompressionReport], path: str | Path, title
         axis.set_xscale("log")
         axis.xaxis.set_minor_formatter(NullFormatter())  # minor log labels overlap on narrow ranges
         axis.set_xlabel(label)
-        axis.set_ylabel("accuracy (%)")
+        axis.set_ylabel(f"{metric} (%)")
         axis.grid(True, which="both", alpha=0.3)
         if baseline is not None:
             axis.axhline(100.0 * baseline, linestyle="--", color="grey", linewidth=1)
     figure.legend(loc="lower center", ncol=min(5, max(1, len(rows))), fontsize=7, frameon=False)
-    figure.suptitle((title or "compression trade-offs") + (" (dashed: uncompressed accuracy)" if baseline else ""))
+    figure.suptitle((title or "compression trade-offs") + (f" (dashed: uncompressed {metric})" if baseline else ""))
     rows_of_legend = -(-len(rows) // 5)
     figure.tight_layout(rect=(0, 0.04 * rows_of_legend + 0.02, 1, 1))
     out = Path(path)

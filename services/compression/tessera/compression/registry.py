@@ -9,7 +9,8 @@ what Triton serves) plus, in the same version directory, what it takes to rebuil
 Triton and :class:`~tessera.core.inference.ModelRepository` only look at ``model.onnx`` and
 ``config.pbtxt``, so the extra files are invisible to serving. The torch files are written first
 and the ONNX last: a version exists (for every reader) only once it is complete. Registration
-announces ``tessera.model.registered`` (``{"name", "version", "architecture", "model", "torch"}``).
+announces ``tessera.model.registered`` (``{"name", "version", "architecture", "task", "model", "torch"}``;
+``task`` is the input spec's, or ``segmentation`` for a plain ONNX graph with 5-D input and output).
 
 Architectures are looked up by name in :data:`ARCHITECTURES` (the constructors of
 :mod:`tessera.compression.models`); :func:`register_architecture` adds more in-process. A state
@@ -104,6 +105,7 @@ class RegisteredModel:
     model: ArtifactInfo
     torch: TorchManifest | None
     state: ArtifactInfo | None = None
+    task: str = "classification"  # of a plain ONNX model: "segmentation" for [N, C, D, H, W] -> [N, K, D, H, W]
 
 
 def build_architecture(architecture: str, kwargs: Mapping[str, Any], field_name: str = "architecture") -> nn.Module:
@@ -181,7 +183,10 @@ class ModelRegistry:
     def register_onnx(self, name: str, onnx_bytes: bytes, *, announce: bool = True) -> RegisteredModel:
         """A plain ONNX model (no torch files): only ONNX-level methods (int8) can compress it."""
         published = self.models.publish(validate_model_name(name, "name"), onnx_bytes)
-        registered = RegisteredModel(name, published.version, published.model, None)
+        from tessera.compression.onnx_segmentation import is_segmentation_onnx
+
+        task = "segmentation" if is_segmentation_onnx(onnx_bytes) else "classification"
+        registered = RegisteredModel(name, published.version, published.model, None, task=task)
         if announce:
             self.announce(registered)
         return registered
@@ -211,6 +216,7 @@ class ModelRegistry:
         self.publisher.publish(MODEL_REGISTERED, MODEL_REGISTERED_TYPE, {
             "name": registered.name, "version": str(registered.version),
             "architecture": registered.torch.architecture if registered.torch else "",
+            "task": registered.torch.input_spec.task if registered.torch else registered.task,
             "model": artifact_ref_json(registered.model),
             "torch": artifact_ref_json(registered.state) if registered.state else None,
         }, key=registered.name, event_id=f"registered-{registered.name}-{registered.version}")

@@ -237,10 +237,12 @@ def onnx_predict(model_bytes: bytes, inputs: np.ndarray, threads: int = 1) -> np
     return np.asarray(session.run(None, {name: inputs.astype(np.float32)})[0])
 
 
-def onnx_latency_ms(model_bytes: bytes, example_input: np.ndarray, repeats: int = 20, threads: int = 1) -> float:
-    """Median wall time of one ``session.run`` on ``example_input`` after 3 warm-up runs, in ms."""
+def onnx_latency_ms(model_bytes: bytes, example_input: np.ndarray, repeats: int = 20, threads: int = 1,
+                    extra_inputs: Mapping[str, np.ndarray] | None = None) -> float:
+    """Median wall time of one ``session.run`` on ``example_input`` (plus constant ``extra_inputs`` for a
+    model with more inputs) after 3 warm-up runs, in ms."""
     session = ort_session(model_bytes, threads)
-    feed = {session.get_inputs()[0].name: example_input.astype(np.float32)}
+    feed = {session.get_inputs()[0].name: example_input.astype(np.float32), **(extra_inputs or {})}
     for _ in range(3):
         session.run(None, feed)
     times = []

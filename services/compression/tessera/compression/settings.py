@@ -17,5 +17,6 @@ class CompressionSettings(TesseraSettings):
         "[]",
         description=("Compress models announced on tessera.model.registered: a JSON list of rules "
                      '{"model_prefix": "cnn-", "method": "int8", "config": {...}, "dataset": "fashion-mnist"} '
-                     '(or "dataset_uri": an NPZ artifact); "[]" consumes nothing.'),
+                     '(or "dataset_uri": an NPZ artifact); "task": "segmentation" | "classification" matches only '
+                     'models of that task (a segmentation rule defaults to method int8); "[]" consumes nothing.'),
     )

@@ -24,7 +24,7 @@ from typing import Any, Protocol, cast
 from torch import nn
 
 from tessera.compression.registry import ModelRegistry, TorchManifest
-from tessera.core.errors import FailedPrecondition, FieldViolation, InvalidArgument
+from tessera.core.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound
 from tessera.core.events import Event, artifact_ref_json, topic_name
 from tessera.core.inference import ModelRepository
 from tessera.core.inference.repository import validate_model_name
@@ -36,6 +36,7 @@ COMPRESS = "compression.compress"
 MODEL_REGISTERED = topic_name("model", "registered")
 MODEL_COMPRESSED = topic_name("model", "compressed")
 MODEL_COMPRESSED_TYPE = "tessera.model.compressed"
+SEGMENTATION = "segmentation"  # the task of a policy rule / model.registered event that a 3D segmenter has
 METHOD_NAMES = ("pwf", "kmeans", "int8", "magnitude", "gmp", "channel", "nm", "movement", "lth")
 
 
@@ -236,28 +237,51 @@ class CompressionWorker:
             rules = json.loads(raw)
         except json.JSONDecodeError as exc:
             raise InvalidArgument.field("compression_policy_json", f"is not JSON: {exc.msg}") from None
-        if not isinstance(rules, list) or not all(isinstance(r, dict) and "method" in r for r in rules):
-            raise InvalidArgument.field("compression_policy_json",
-                                        "must be a list of {model_prefix, method, config, dataset | dataset_uri}")
+        if not isinstance(rules, list) or not all(
+                isinstance(r, dict) and ("method" in r or r.get("task") == SEGMENTATION) for r in rules):
+            raise InvalidArgument.field("compression_policy_json", "must be a list of {model_prefix, task, method, "
+                                                               "config, dataset | dataset_uri} (method optional "
+                                                               "only for task segmentation: int8)")
         return rules
 
+    def model_task(self, data: Mapping[str, Any]) -> str:
+        """``segmentation`` or ``classification``: the event's ``task`` if it names one, else read off the
+        model (a plain ONNX graph with 5-D input and output is a 3D segmentation network)."""
+        if data.get("task"):
+            return str(data["task"])
+        from tessera.compression.segmentation_job import segmentation_source
+
+        try:
+            version = self.runtime.models.resolve_version(str(data["name"]), str(data.get("version", "")))
+            found = segmentation_source(self.runtime, str(data["name"]), version)
+        except NotFound:
+            return "classification"
+        return SEGMENTATION if found is not None else "classification"
+
     def on_model_registered(self, event: Event) -> None:
-        """``tessera.model.registered`` data ``{"name", "version"}``: submit a Compress job per matching rule
-        (job ids from the event id, so a replayed event starts nothing twice)."""
+        """``tessera.model.registered`` data ``{"name", "version", "task"?}``: submit a Compress job per matching
+        rule (job ids from the event id, so a replayed event starts nothing twice). A rule with ``task`` matches
+        only models of that task; a ``segmentation`` rule's method defaults to ``int8``."""
         data: Any = event.get_data()
         if not isinstance(data, dict) or not data.get("name"):
             raise InvalidArgument.field("data.name", "a model.registered event needs the model name")
+        task: str | None = None
         for i, rule in enumerate(self.policy()):
             prefix = str(rule.get("model_prefix", ""))
+            method = str(rule.get("method", "int8"))
             if not fnmatch.fnmatchcase(str(data["name"]), f"{prefix}*") or str(data["name"]).endswith(
-                    f"-{rule['method']}"):  # never re-compress our own output
+                    f"-{method}"):  # never re-compress our own output
                 continue
+            if rule.get("task"):
+                task = task or self.model_task(data)  # looked up once, only when a rule asks
+                if task != rule["task"]:
+                    continue
             dataset = compression_pb2.DatasetRef(name=str(rule.get("dataset", "")))
             if rule.get("dataset_uri"):
                 dataset = compression_pb2.DatasetRef(uri=common_pb2.ArtifactRef(uri=str(rule["dataset_uri"])))
             request = compression_pb2.CompressRequest(
                 model=compression_pb2.ModelRef(name=str(data["name"]), version=str(data.get("version", ""))),
-                method=method_enum(str(rule["method"])), config_json=json.dumps(rule.get("config", {})),
+                method=method_enum(method), config_json=json.dumps(rule.get("config", {})),
                 dataset=dataset)
             job_id = "cmp-" + hashlib.sha256(f"{event.get_id()}:{i}".encode()).hexdigest()[:24]
             self.start(request, job_id=job_id)

@@ -61,7 +61,9 @@ class CompressionServicer:
 
     def Compress(self, request, context):
         """Compresses a registered model (a job: progress once per round). FAILED_PRECONDITION when the
-        method is not available in this deployment.
+        method is not available in this deployment. A plain ONNX 3D segmentation network in the
+        repository ([N, C, D, H, W] -> [N, K, D, H, W]) takes int8 or kmeans with a dataset of image +
+        label volumes; its report gives per-class Dice, Dice retained and size.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
