@@ -6,19 +6,20 @@ type 90 % of the time, never a known hyperedge); Les Misérables scenes bundled 
 characters, variable-size scenes, 20 % of scenes held out). Validation: 10 % of the training edges
 (epoch selection); test edges are never used for selection.
 
-Baselines on the same splits and test negatives: node2vec-style random-walk embeddings of the training clique
-expansion, the set represented by the mean and the elementwise min of its members, logistic regression; and DHG's
-HGNN+ (``dhg.nn.HGNNPConv``, when ``dhg`` is installed) with an MLP over the members, epoch chosen on validation.
+Baselines on the same splits and test negatives (tools/bench/graph_baselines.py): node2vec-style random-walk
+embeddings of the training clique expansion, the set represented by the mean and the elementwise min of its members,
+logistic regression; and DHG's HGNN+ (``dhg.nn.HGNNPConv``, when ``dhg`` is installed) with an MLP over the members,
+epoch chosen on validation.
 
 Inference: sets/s of the GPS scorer (test edges + their negatives, padded sets + mask) through in-process
 onnxruntime and through Triton (the dev stack's moto S3 + tritonserver, the model published to the S3 model
 repository and loaded explicitly, as the service does), batches of the service's 64 sets.
 
-Reference (``--reference-dir``): the authors' ``Code/main_torch.py`` (ma-compbio/Hyper-SAGNN) run as a subprocess on
-the same files with its autoencoder features (``--feature adj``), for its own 300 epochs in a full run (2 with
-``--quick``, timing only); its per-epoch test AUC/AUPR (the only held-out figure it prints; it keeps the epoch of
-highest test AUC) and seconds are shown beside ours. It needs numpy < 1.25 and tqdm (see the service README);
-``--reference-python`` names that interpreter.
+Reference (``--reference-dir``, tools/bench/graph_reference.py): the authors' ``Code/main_torch.py``
+(ma-compbio/Hyper-SAGNN) run as a subprocess on the same files with its autoencoder features (``--feature adj``), for
+its own 300 epochs in a full run (2 with ``--quick``, timing only); its per-epoch test AUC/AUPR (the only held-out
+figure it prints; it keeps the epoch of highest test AUC) and seconds are shown beside ours. It needs numpy < 1.25
+and tqdm (see the service README); ``--reference-python`` names that interpreter.
 
     .venv/bin/python tools/bench/graph.py            # full: 3 seeds, GPS <= 300 epochs, others <= 30, Triton
     .venv/bin/python tools/bench/graph.py --quick    # 1 seed, few epochs, capped epochs on the big sets, no Triton
@@ -29,20 +30,15 @@ highest test AUC) and seconds are shown beside ours. It needs numpy < 1.25 and t
 from __future__ import annotations
 
 import argparse
-import copy
-import os
-import re
-import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import average_precision_score, roc_auc_score
+from graph_baselines import baseline, dhg_available, hgnnp_baseline
+from graph_reference import ReferenceRun, fmt, print_reference, reference_runs
 
 from tessera.core.artifacts.factory import open_store
 from tessera.core.inference import ModelRepository
@@ -51,7 +47,6 @@ from tessera.core.settings import TesseraSettings, load_settings
 from tessera.devstack import DevStack, StackConfig
 from tessera.graph.batching import pad_sets
 from tessera.graph.export import INPUT_IDS, INPUT_MASK, OUTPUT_SCORE, export_scorer, make_session
-from tessera.graph.features import random_walk_embeddings
 from tessera.graph.hypergraph import Hypergraph
 from tessera.graph.hypersagnn import HyperSAGNN, NetworkConfig
 from tessera.graph.loaders import load_benchmark, load_lesmis
@@ -77,24 +72,6 @@ PAPER = {
 def test_negatives(graph: Hypergraph, test: Hypergraph, seed: int) -> list[np.ndarray]:
     sampler = NegativeSampler(graph, graph.keys() | test.keys())
     return sampler.sample(test.edges, np.random.default_rng(1000 + seed))
-
-
-def baseline(train_g: Hypergraph, test: Hypergraph, negatives: list[np.ndarray], seed: int,
-             quick: bool) -> tuple[float, float]:
-    """node2vec-style embeddings + logistic regression on [mean, min] of the set's members."""
-    vec = random_walk_embeddings(train_g, dim=32 if quick else 64, walks_per_node=2 if quick else 10,
-                                 length=20 if quick else 40, window=5 if quick else 10, seed=seed)
-
-    def feats(sets: list[np.ndarray]) -> np.ndarray:
-        return np.stack([np.r_[vec[s].mean(0), vec[s].min(0)] for s in sets])
-
-    sampler = NegativeSampler(train_g, train_g.keys() | test.keys())
-    pos = list(train_g.edges)
-    neg = sampler.sample(pos, np.random.default_rng(seed))
-    clf = LogisticRegression(max_iter=500).fit(feats(pos + neg), np.r_[np.ones(len(pos)), np.zeros(len(neg))])
-    scores = clf.predict_proba(feats(list(test.edges) + negatives))[:, 1]
-    labels = np.r_[np.ones(len(test.edges)), np.zeros(len(negatives))]
-    return float(roc_auc_score(labels, scores)), float(average_precision_score(labels, scores))
 
 
 def throughput(model, sets: list[np.ndarray], batch: int = 1024) -> float:
@@ -157,194 +134,6 @@ def triton_throughput(model: HyperSAGNN, sets: list[np.ndarray], batch: int = 64
     return TritonResult(len(sets) / triton_s, len(sets) / ort_s, batch, diff, stack_s, load_s)
 
 
-# numpy >= 1.24 dropped the np.int / np.float aliases the reference's random walk uses, and torch >= 2 rejects the
-# bool its FeedForward passes as Conv1d's stride (True meant 1). Restored for the reference's process only, through a
-# sitecustomize module on its PYTHONPATH (which also caps its 100-process pool at the usable CPUs); the reference's
-# files are not touched.
-_REFERENCE_SHIM = """\
-import numpy
-for _name, _type in (("int", int), ("float", float), ("object", object)):
-    if not hasattr(numpy, _name):
-        setattr(numpy, _name, _type)
-
-import torch.nn as _nn
-
-_conv1d_init = _nn.Conv1d.__init__
-
-
-def _conv1d_init_bool_stride(self, in_channels, out_channels, kernel_size, stride=1, *args, **kwargs):
-    stride = int(stride) if isinstance(stride, bool) else stride
-    _conv1d_init(self, in_channels, out_channels, kernel_size, stride, *args, **kwargs)
-
-
-_nn.Conv1d.__init__ = _conv1d_init_bool_stride
-
-# The random walk it prepares even for --feature adj opens a hard-coded 100-process pool: at most one per usable CPU.
-import concurrent.futures as _futures
-import os as _os
-
-_pool_init = _futures.ProcessPoolExecutor.__init__
-
-
-def _pool_init_capped(self, max_workers=None, *args, **kwargs):
-    cpus = len(_os.sched_getaffinity(0))
-    _pool_init(self, min(max_workers or cpus, cpus), *args, **kwargs)
-
-
-_futures.ProcessPoolExecutor.__init__ = _pool_init_capped
-"""
-_EPOCH_LINE = re.compile(r"\((Training|Validation-hyper)\).*auc:\s*([0-9.]+),\s*aupr:\s*([0-9.]+),"
-                         r".*elapse:\s*([0-9.]+)\s*s")
-
-
-@dataclass(frozen=True)
-class ReferenceRun:
-    """What the authors' ``main_torch.py`` printed, one entry per epoch."""
-
-    data: str
-    train_s: list[float]  # seconds of each epoch's training pass
-    val_s: list[float]  # seconds of each epoch's "validation" pass, which the script runs on the *test* edges
-    test_auc: list[float]  # AUC / AUPR of that pass: test positives (floor(n / 96) batches of 96) + 5 negatives each
-    test_aupr: list[float]
-    wall_s: float  # process start to the last parsed epoch, set-up (walks, co-occurrence features) included
-
-    @property
-    def epochs(self) -> int:
-        return len(self.test_auc)
-
-    @property
-    def best(self) -> int:
-        """Index of the epoch the script keeps: it checkpoints on the highest test AUC (ties: the later one)."""
-        return int(len(self.test_auc) - 1 - np.argmax(self.test_auc[::-1]))
-
-
-def reference_run(reference_dir: Path, python: str, epochs: int, data: str = "GPS",
-                  timeout_s: float = 3600.0) -> ReferenceRun:
-    """Run ``Code/main_torch.py --data DATA --feature adj``; stop it after ``epochs`` epochs (it trains 300).
-
-    The script has no epoch option, so it is terminated once ``epochs`` evaluation lines were read (or it exits on
-    its own after 300). It reads ``../data/DATA`` and writes checkpoints, walks and embeddings into ``reference_dir``.
-    Its evaluation pass, every epoch, scores the test edges with fresh negatives (numpy's unseeded global RNG);
-    that is the only held-out figure it prints.
-    """
-    code = reference_dir / "Code"
-    if not (code / "main_torch.py").is_file():
-        raise SystemExit(f"--reference-dir: {code / 'main_torch.py'} not found")
-    train_s: list[float] = []
-    val_s: list[float] = []
-    auc: list[float] = []
-    aupr: list[float] = []
-    with tempfile.TemporaryDirectory() as shim_dir:
-        (Path(shim_dir) / "sitecustomize.py").write_text(_REFERENCE_SHIM)
-        env = {**os.environ, "PYTHONPATH": shim_dir, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
-               "MKL_NUM_THREADS": os.environ.get("MKL_NUM_THREADS", "1")}
-        start = time.perf_counter()
-        # tqdm bars go to stderr; only stdout carries the per-epoch lines
-        with subprocess.Popen([python, "-u", "main_torch.py", "--data", data, "--feature", "adj"], cwd=code, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as proc:
-            assert proc.stdout is not None
-            try:
-                for line in proc.stdout:
-                    match = _EPOCH_LINE.search(line)
-                    if match and match.group(1) == "Training":
-                        train_s.append(float(match.group(4)))
-                    elif match:
-                        val_s.append(float(match.group(4)))
-                        auc.append(float(match.group(2)))
-                        aupr.append(float(match.group(3)))
-                    if len(val_s) >= epochs or time.perf_counter() - start > timeout_s:
-                        break
-                wall = time.perf_counter() - start
-            finally:
-                proc.terminate()
-    if not val_s:
-        raise SystemExit(f"reference printed no epoch (exit {proc.returncode}); run "
-                         f"{python} main_torch.py --data {data} --feature adj in {code} to see why")
-    return ReferenceRun(data, train_s, val_s, auc, aupr, wall)
-
-
-def same_files(reference_dir: Path, data: str) -> bool:
-    """Whether the reference's ``data/DATA`` train/test files are byte-identical to ours."""
-    names = ("train_data.npz", "test_data.npz")
-    return all((reference_dir / "data" / data / n).read_bytes() == (DATA / data / n).read_bytes() for n in names)
-
-
-def hgnnp_baseline(train_g: Hypergraph, test: Hypergraph, negatives: list[np.ndarray], seed: int,
-                   epochs: int) -> tuple[float, float]:
-    """DHG's HGNN+ (``dhg.nn.HGNNPConv``, two layers over the training hypergraph, learnable 64-d node inputs), a set
-    scored by an MLP on the [mean, max] of its members' outputs; weighted BCE over the same kind of negatives (5 per
-    positive, fresh each epoch), Adam 1e-3, ``epochs`` epochs, the one kept chosen on the same 10 % validation split
-    as ours; (test AUC, test AUPR).
-    """
-    import dhg  # optional: only this baseline needs it
-    from dhg.nn import HGNNPConv
-
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    graph = train_g.deduplicated()
-    fit, val = graph.split(0.1, seed)
-    sampler = NegativeSampler(graph, graph.keys() | test.keys())
-    val_neg = sampler.sample(val.edges, np.random.default_rng(seed + 1))
-    hg = dhg.Hypergraph(graph.n_nodes, [tuple(int(v) for v in e) for e in fit.edges])
-    d = 64
-
-    class Net(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.inputs = torch.nn.Embedding(graph.n_nodes, d)
-            self.conv1, self.conv2 = HGNNPConv(d, d, drop_rate=0.3), HGNNPConv(d, d, is_last=True)
-            self.head = torch.nn.Sequential(torch.nn.Linear(2 * d, d), torch.nn.ReLU(), torch.nn.Linear(d, 1))
-
-        def forward(self, sets: torch.Tensor) -> torch.Tensor:  # (B, k) global ids -> (B,) logits
-            x = self.conv2(self.conv1(self.inputs.weight, hg), hg)[sets]
-            return self.head(torch.cat([x.mean(1), x.amax(1)], -1)).squeeze(-1)
-
-    net = Net()
-    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
-
-    @torch.no_grad()
-    def scores(sets: list[np.ndarray]) -> np.ndarray:
-        net.eval()
-        return torch.sigmoid(net(torch.from_numpy(np.stack(sets)))).numpy()
-
-    def metrics(pos: list[np.ndarray], neg: list[np.ndarray]) -> tuple[float, float]:
-        s, y = scores(pos + neg), np.r_[np.ones(len(pos)), np.zeros(len(neg))]
-        return float(roc_auc_score(y, s)), float(average_precision_score(y, s))
-
-    best: tuple[float, dict[str, torch.Tensor]] | None = None
-    for _ in range(epochs):
-        pos, neg = list(fit.edges), sampler.sample(fit.edges, rng)
-        sets = torch.from_numpy(np.stack(pos + neg))
-        labels = torch.from_numpy(np.r_[np.ones(len(pos)), np.zeros(len(neg))].astype(np.float32))
-        weights = torch.from_numpy(np.r_[np.full(len(pos), 5.0), np.ones(len(neg))].astype(np.float32))
-        net.train()
-        # at least ~30 steps an epoch (GPS: 7k sets), at most 4,096 sets a step (drug: 820k sets)
-        for idx in torch.randperm(len(sets)).split(min(4096, max(128, len(sets) // 30))):
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(net(sets[idx]), labels[idx],
-                                                                        weight=weights[idx])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-        val_auc = metrics(list(val.edges), val_neg)[0]
-        if best is None or val_auc > best[0]:
-            best = (val_auc, copy.deepcopy(net.state_dict()))
-    assert best is not None
-    net.load_state_dict(best[1])
-    return metrics(list(test.edges), negatives)
-
-
-def fmt(values: list[float]) -> str:
-    return f"{np.mean(values):.3f} ± {np.std(values):.3f}" if len(values) > 1 else f"{values[0]:.3f}"
-
-
-def dhg_available() -> bool:
-    try:
-        import dhg  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 @dataclass(frozen=True)
 class Options:
     quick: bool
@@ -360,19 +149,6 @@ class Options:
     baselines: bool = True
 
 
-def reference_table(runs: list[ReferenceRun], ours: dict[str, list[float]]) -> list[str]:
-    """Rows: the reference's test AUC / AUPR at its last epoch and at the epoch it keeps, its seconds per epoch."""
-    lines = ["| data | runs x epochs | last epoch AUC / AUPR | kept epoch (max test AUC) AUC / AUPR | kept epoch "
-             "| train + eval s / epoch | ours s / epoch |", "|---|---|---|---|---|---|---|"]
-    for data in dict.fromkeys(r.data for r in runs):
-        mine = [r for r in runs if r.data == data]
-        last_auc, last_aupr = [r.test_auc[-1] for r in mine], [r.test_aupr[-1] for r in mine]
-        kept_auc, kept_aupr = [r.test_auc[r.best] for r in mine], [r.test_aupr[r.best] for r in mine]
-        per_epoch = [float(np.mean(r.train_s[: r.epochs]) + np.mean(r.val_s)) for r in mine]
-        lines.append(f"| {data} | {len(mine)} x {min(r.epochs for r in mine)} | {fmt(last_auc)} / {fmt(last_aupr)} | "
-                     f"{fmt(kept_auc)} / {fmt(kept_aupr)} | {', '.join(str(r.best + 1) for r in mine)} | "
-                     f"{fmt(per_epoch)} | {fmt(ours[data]) if ours.get(data) else 'not run'} |")
-    return lines
 
 
 def run(opts: Options) -> None:
@@ -444,11 +220,8 @@ def run(opts: Options) -> None:
 
     references: list[ReferenceRun] = []
     if opts.reference_dir is not None:
-        for data in opts.reference_data:
-            for _ in range(opts.reference_runs):
-                references.append(reference_run(opts.reference_dir, opts.reference_python or sys.executable,
-                                                opts.reference_epochs, data))
-                print(f"[done] reference {data}", file=sys.stderr, flush=True)
+        references = reference_runs(opts.reference_dir, opts.reference_python or sys.executable, opts.reference_epochs,
+                                    opts.reference_data, opts.reference_runs)
 
     lesmis = load_lesmis().deduplicated()
     fit, held = lesmis.split(0.2, seed=0)
@@ -493,14 +266,7 @@ def run(opts: Options) -> None:
         print(f"| Triton (gRPC, python backend + onnxruntime, CPU) | {t.sets_per_s:,.0f} |")
     if references:
         assert opts.reference_dir is not None
-        same = {d: same_files(opts.reference_dir, d) for d in opts.reference_data}
-        print("\nReference = ma-compbio/Hyper-SAGNN Code/main_torch.py --feature adj (unseeded; CPU, one thread); its "
-              f"data/ files byte-identical to ours: {', '.join(f'{d} {v}' for d, v in same.items())}. "
-              "Its only held-out figure is its per-epoch pass over the test edges (floor(n / 96) "
-              "batches of 96 positives + 5 fresh negatives each, 90 % one-node swaps); the script keeps the epoch of "
-              "highest *test* AUC, so that column is selected on the test edges (optimistic), the last-epoch column "
-              f"is not. Process wall to the last epoch: {', '.join(f'{r.wall_s:.0f} s' for r in references)}.")
-        print("\n".join(reference_table(references, {k: [float(np.mean(v))] for k, v in epoch_s.items()})))
+        print_reference(references, opts.reference_dir, opts.reference_data, DATA, epoch_s)
 
 
 def main() -> None:
