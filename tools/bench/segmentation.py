@@ -14,14 +14,18 @@ Reduced scale (2 CPU cores, ~10 minutes): training at ``--spacing`` mm (default 
 1 mm), stage 1 at twice that spacing, a few hundred optimiser steps per network, depth-3 width-8 networks.
 The figures compare methods under the same budget; they are not converged accuracies.
 
-Part 1. Three networks of the same architecture (MultiContrastUNet3D, 3 branches) trained for the same
-number of steps: stage 1 on whole volumes at the coarse spacing, stage 2 on random ``--roi`` crops at full
-spacing (half centred on the hard class: lesion / deep structures), and a single full-resolution FCN on
-whole volumes at full spacing. Dice per class (numpy, NaN where a class is absent from both prediction and
-truth, averaged over volumes) for the cascade, stage 1 alone (upsampled) and the single-stage network.
+Part 1. Three networks of the same architecture (MultiContrastUNet3D, 3 branches): stage 1 on whole volumes at
+the coarse spacing, stage 2 on random ``--roi`` crops at full spacing (``--stage2-focus`` of them centred on the
+hard classes: lesion / deep structures; MONAI ``RandCropByLabelClassesd``; batch Dice), and a single
+full-resolution FCN on whole volumes at full spacing. Stage 2 takes ``--stage2-steps-factor`` times the steps of
+the others, since a crop costs a fraction of a whole volume; the training compute of each (voxels through the
+network) is printed, and the cascade's stays below the single-stage network's. Dice per class (numpy, NaN
+where a class is absent from both prediction and truth, averaged over volumes) for the cascade, stage 1 alone
+(upsampled) and the single-stage network.
 Part 2. Stage 1's setup trained plain and balanced (``TrainConfig(balance=...)``); conditional utilisation
 rate per contrast and Dice with each contrast missing (``dice_with_missing``) on the held-out volumes.
-Part 3. One test volume at ``--infer-spacing``: each method runs in its own subprocess; seconds (median of
+Part 3 (``segmentation_inference.py``). One test volume at ``--infer-spacing``: each method
+runs in its own subprocess; seconds (median of
 ``--repeats``) and peak resident memory (VmHWM of that process; delta = growth over its state after
 loading the models and the volume, i.e. what the inference itself adds; VmHWM reset via
 /proc/self/clear_refs because ``ru_maxrss`` survives exec and would report the parent's peak).
@@ -30,13 +34,9 @@ loading the models and the volume, i.e. what the inference itself adds; VmHWM re
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import platform
-import resource
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -45,18 +45,18 @@ from typing import Any
 
 import numpy as np
 import torch
-from monai.inferers import sliding_window_inference
+from segmentation_inference import THREADS, part3
 from torch.utils.data import Dataset
 
 from tessera.segmentation.cascade import CascadeConfig, SegmentationCascade, TorchStage
 from tessera.segmentation.data import CONTRASTS, SyntheticBrainDataset
+from tessera.segmentation.data.crops import ClassBalancedCrops, focus_ratios
 from tessera.segmentation.data.dataset import centre_crop_or_pad
-from tessera.segmentation.export import BackendStage, OnnxCascade, export_stage, make_session
+from tessera.segmentation.export import export_stage
 from tessera.segmentation.networks import MultiContrastUNet3D, UNetConfig, count_parameters
 from tessera.segmentation.trainer import NamedContrastUNet
 from tessera.segmentation.training import TrainConfig, dice_with_missing, train, utilisation_from_dice
 
-THREADS = 2
 PAPER = ("Roth et al. (cascaded 3D FCN, pancreas CT): Dice 68.5% (stage 1) -> 82.2% (cascade); "
          "stage 2 classifies ~10% of the voxels.")
 PAPER_WU = ("Wu et al. (greedy multi-modal learning, ICML 2022): balanced training (re-balancing steps) narrows "
@@ -73,33 +73,6 @@ def materialise(ds: SyntheticBrainDataset) -> list[dict[str, Any]]:
     shape = [max(int(s["label"].shape[axis + 1]) for s in samples) for axis in range(3)]
     return [{"image": centre_crop_or_pad(s["image"], shape)[0], "label": centre_crop_or_pad(s["label"], shape)[0],
              "seed": s["seed"]} for s in samples]
-
-
-class RandomCrops(Dataset[dict[str, Any]]):
-    """Random ``roi`` crops of cached samples; with probability ``focus_p`` centred on a voxel of ``focus``
-    classes (lesion / deep structures), otherwise uniform. Stage 2 only ever sees the candidate region, so it
-    is trained on crops rather than whole volumes."""
-
-    def __init__(self, samples: list[dict[str, Any]], roi: int, focus: Sequence[int], focus_p: float, seed: int):
-        self.samples, self.roi, self.focus, self.focus_p = samples, roi, tuple(focus), focus_p
-        self.rng = np.random.default_rng(seed)
-
-    def __len__(self) -> int:
-        return len(self.samples)
-
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        image, label = self.samples[index]["image"], self.samples[index]["label"]
-        shape = label.shape[1:]
-        centre = None
-        if self.rng.random() < self.focus_p:
-            hits = np.argwhere(np.isin(label[0].numpy(), self.focus))
-            if len(hits):
-                centre = hits[self.rng.integers(len(hits))]
-        if centre is None:
-            centre = np.array([self.rng.integers(n) for n in shape])
-        start = [int(np.clip(c - self.roi // 2, 0, max(0, n - self.roi))) for c, n in zip(centre, shape, strict=True)]
-        box = tuple(slice(s, s + self.roi) for s in start)
-        return {"image": image[(slice(None), *box)].contiguous(), "label": label[(slice(None), *box)].contiguous()}
 
 
 def dice_per_class(pred: np.ndarray, truth: np.ndarray, num_classes: int) -> list[float]:
@@ -130,12 +103,13 @@ def make_net(contrasts: int, classes: int, args: argparse.Namespace) -> MultiCon
 
 
 def fit(name: str, net: MultiContrastUNet3D, data: Dataset[Any] | list[dict[str, Any]],
-        args: argparse.Namespace, balance: bool = False,
-        contrast_dropout: float = 0.0) -> tuple[NamedContrastUNet, float, Any]:
-    """Train ``net`` (wrapped by contrast name) for ``epochs x steps`` steps; returns model, seconds, result."""
+        args: argparse.Namespace, balance: bool = False, contrast_dropout: float = 0.0, step_factor: int = 1,
+        batch_dice: bool = False) -> tuple[NamedContrastUNet, float, Any]:
+    """Train ``net`` (wrapped by contrast name) for ``epochs x steps x step_factor`` steps; returns model,
+    seconds, result."""
     model = NamedContrastUNet(net, CONTRASTS)
-    config = TrainConfig(epochs=args.epochs, steps_per_epoch=args.steps, lr=2e-3, batch_size=2, balance=balance,
-                         contrast_dropout=contrast_dropout, seed=args.seed)
+    config = TrainConfig(epochs=args.epochs, steps_per_epoch=args.steps * step_factor, lr=2e-3, batch_size=2,
+                         balance=balance, contrast_dropout=contrast_dropout, seed=args.seed, batch_dice=batch_dice)
     start = time.perf_counter()
     result = train(model, data, [], config)  # no per-epoch validation: every figure is measured on the test split
     seconds = time.perf_counter() - start
@@ -198,7 +172,7 @@ def part1(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
           f"generated in {time.perf_counter() - t0:.0f} s", flush=True)
 
     torch.manual_seed(args.seed)
-    focus = [classes.index("lesion")] if args.task == "tissue" else list(range(1, k))
+    focus = list(test_ds.labels.hard_classes)
     stage1, s1_time, _ = fit("stage 1 (coarse, whole volumes)", make_net(3, k, args), coarse_train, args)
     if args.balance_only:  # part 2 alone: the three stage-1 trainings, no full-resolution networks
         stage1_bal, _, bal_result = fit("stage 1 balanced", make_net(3, k, args), coarse_train, args, balance=True)
@@ -207,8 +181,10 @@ def part1(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         part2 = report_part2(args, coarse, coarse_test, classes,
                              {"plain": stage1, "balanced": stage1_bal, "bal+drop": stage1_drop}, bal_result)
         return {"classes": classes, "coarse": coarse, "means": {}, "part2": part2}
-    stage2, s2_time, _ = fit(f"stage 2 (full res, {args.roi}^3 crops)", make_net(3, k, args),
-                             RandomCrops(fine_train, args.roi, focus, 0.5, args.seed), args)
+    crops = ClassBalancedCrops(fine_train, (args.roi,) * 3, focus_ratios(k, focus, args.stage2_focus), args.seed)
+    stage2, s2_time, _ = fit(f"stage 2 (full res, {args.roi}^3 crops, {args.stage2_focus:g} centred on "
+                             f"{'/'.join(classes[c] for c in focus)}, batch Dice)", make_net(3, k, args), crops,
+                             args, step_factor=args.stage2_steps_factor, batch_dice=True)
     single, single_time, _ = fit("single-stage FCN (full res, whole volumes)", make_net(3, k, args), fine_train, args)
     stage1_bal, _, bal_result = fit("stage 1 balanced (part 2)", make_net(3, k, args), coarse_train, args,
                                     balance=True)
@@ -251,9 +227,17 @@ def part1(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     print(f"'{classes[focus[0]]}' is {100 * statistics.mean(truth_frac):.3f}% of the voxels on average")
     print(f"inference per volume (PyTorch, {THREADS} threads): cascade {statistics.mean(times['cascade']):.2f} s, "
           f"single-stage whole volume {statistics.mean(times['single']):.2f} s")
-    print(f"training wall time for the same {args.epochs * args.steps} steps: stage 1 {s1_time:.0f} s + stage 2 "
-          f"{s2_time:.0f} s = {s1_time + s2_time:.0f} s vs single-stage {single_time:.0f} s; "
-          f"{count_parameters(single.net)} parameters per network")
+    steps = args.epochs * args.steps
+    # Training compute in voxels pushed through the network (batch 2): what a step costs scales with it.
+    voxels = {"stage 1": steps * 2 * int(np.prod(coarse_train[0]["image"].shape[1:])),
+              "stage 2": steps * args.stage2_steps_factor * 2 * args.roi ** 3,
+              "single": steps * 2 * int(np.prod(shape))}
+    cascade_share = (voxels["stage 1"] + voxels["stage 2"]) / voxels["single"]
+    print(f"training: stage 1 {steps} steps {s1_time:.0f} s + stage 2 {steps * args.stage2_steps_factor} steps "
+          f"{s2_time:.0f} s = {s1_time + s2_time:.0f} s vs single-stage {steps} steps {single_time:.0f} s; "
+          f"voxels through the networks {(voxels['stage 1'] + voxels['stage 2']) / 1e6:.0f} M vs "
+          f"{voxels['single'] / 1e6:.0f} M ({100 * cascade_share:.0f}% of the single-stage network's training "
+          f"compute); {count_parameters(single.net)} parameters per network")
     print(f"paper, for context: {PAPER}")
 
     part2 = report_part2(args, coarse, coarse_test, classes,
@@ -268,173 +252,6 @@ def part1(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     return {"classes": classes, "coarse": coarse, "means": means, "part2": part2}
 
 
-# ---------------------------------------------------------------- part 3 (one subprocess per method)
-
-
-def _proc_status_kb(field: str) -> int | None:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
-def reset_peak_rss() -> int:
-    """Reset this process's peak RSS and return its current RSS in kB.
-
-    ``ru_maxrss`` survives ``execve`` on Linux, so a fresh subprocess starts with its parent's peak; writing
-    5 to ``/proc/self/clear_refs`` resets the kernel's high-water mark (VmHWM) to the current RSS instead.
-    Falls back to ``ru_maxrss`` where that is not possible."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        current = _proc_status_kb("VmRSS")
-        if current is not None:
-            return current
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-
-
-def peak_rss_kb() -> int:
-    """Peak RSS in kB since :func:`reset_peak_rss` (VmHWM), or ``ru_maxrss``."""
-    return _proc_status_kb("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-
-
-def group_rss_kb(pgid: int, field: str, reset: bool = False) -> int:
-    """Sum of ``field`` (VmRSS / VmHWM, kB) over the processes of group ``pgid`` (Triton and its python-backend
-    stubs, one per loaded model); ``reset`` first clears each one's high-water mark (root may do that)."""
-    total = 0
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            if int((proc / "stat").read_text().rsplit(")", 1)[1].split()[2]) != pgid:
-                continue
-            if reset:
-                (proc / "clear_refs").write_text("5")
-            for line in (proc / "status").read_text().splitlines():
-                if line.startswith(field + ":"):
-                    total += int(line.split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-    return total
-
-
-def triton_cascade(workdir: Path, config: CascadeConfig) -> tuple[Any, Any, Any]:
-    """Start the dev stack's S3 + Triton, publish both stages, load them; returns (cascade, stack, pgid)."""
-    from tessera.core.artifacts.factory import open_store
-    from tessera.core.inference import ModelRepository
-    from tessera.core.inference.triton_backend import TritonBackend
-    from tessera.core.settings import TesseraSettings, load_settings
-    from tessera.devstack import DevStack, StackConfig
-
-    stack = DevStack(StackConfig(log_dir=Path(".stack") / "bench-seg", kafka=False)).start()
-    assert stack.triton is not None and stack.triton.process is not None and stack.triton.process.proc is not None
-    overrides: dict[str, Any] = {k.removeprefix("TESSERA_").lower(): v for k, v in stack.env().items()}
-    settings = load_settings(TesseraSettings, **overrides)
-    repo = ModelRepository(open_store(settings), settings.model_repository_prefix)
-    backend = TritonBackend(stack.triton.grpc_url)
-    for name in ("stage1", "stage2"):
-        repo.publish(f"bench-seg-{name}", (workdir / f"{name}.onnx").read_bytes())
-        backend.load(f"bench-seg-{name}")
-    cascade = OnnxCascade(BackendStage(backend, "bench-seg-stage1"), BackendStage(backend, "bench-seg-stage2"), config)
-    return cascade, stack, stack.triton.process.proc.pid
-
-
-def worker(args: argparse.Namespace) -> None:
-    """Run one inference method on the saved volume; prints one JSON line with seconds and memory."""
-    torch.set_num_threads(THREADS)
-    workdir = Path(args.workdir)
-    meta = json.loads((workdir / "meta.json").read_text())
-    volume = np.load(workdir / "volume.npy")
-    k = meta["classes"]
-    config = CascadeConfig(coarse_spacing_mm=meta["coarse"], margin_mm=2 * meta["coarse"],
-                           roi_size=(meta["roi"],) * 3, overlap=0.5)
-
-    def load(name: str) -> MultiContrastUNet3D:
-        net = make_net(volume.shape[0], k, args)
-        net.load_state_dict(torch.load(workdir / f"{name}.pt"))
-        return net.eval()
-
-    stack, server_pgid = None, None
-    if args.worker == "triton-cascade":
-        cascade, stack, server_pgid = triton_cascade(workdir, config)
-        cascade(volume, (meta["spacing"],) * 3)  # warm-up: Triton's first request per model initialises it
-        run = lambda: cascade(volume, (meta["spacing"],) * 3)  # noqa: E731
-    elif args.worker == "onnx-cascade":
-        options = {"intra_op_threads": THREADS}
-        cascade = OnnxCascade(make_session(workdir / "stage1.onnx", **options),
-                              make_session(workdir / "stage2.onnx", **options), config)
-        run = lambda: cascade(volume, (meta["spacing"],) * 3)  # noqa: E731
-    elif args.worker == "torch-cascade":
-        cascade = SegmentationCascade(TorchStage(load("stage1")), TorchStage(load("stage2")), config)
-        run = lambda: cascade(volume, (meta["spacing"],) * 3)  # noqa: E731
-    else:
-        net = load("single")
-        x = torch.from_numpy(volume)[None]
-
-        def run() -> Any:
-            with torch.inference_mode():
-                return sliding_window_inference(x, (meta["roi"],) * 3, 1, net, overlap=0.5, mode="gaussian",
-                                                sigma_scale=0.125)
-
-    before_kb = reset_peak_rss()
-    server_before_kb = group_rss_kb(server_pgid, "VmRSS", reset=True) if server_pgid else 0
-    seconds, fraction = [], math.nan
-    for _ in range(args.repeats):
-        start = time.perf_counter()
-        out = run()
-        seconds.append(time.perf_counter() - start)
-        if hasattr(out, "stage2_box_fraction"):
-            fraction = out.stage2_box_fraction
-    peak_kb = peak_rss_kb()
-    if server_pgid:  # the server does the work: count its processes (client + server) for peak and delta
-        server_peak_kb = group_rss_kb(server_pgid, "VmHWM")
-        before_kb, peak_kb = before_kb + server_before_kb, peak_kb + server_peak_kb
-    if stack is not None:
-        stack.stop()
-    print(json.dumps({"seconds": statistics.median(seconds), "peak_mb": peak_kb / 1024,
-                      "delta_mb": (peak_kb - before_kb) / 1024, "box_fraction": fraction}))
-
-
-def part3(args: argparse.Namespace, workdir: Path, info: dict[str, Any]) -> None:
-    ds = SyntheticBrainDataset(task=args.task, spacing_mm=args.infer_spacing, split="test", n=1, augment=True,
-                               seed=args.seed)
-    volume = ds[0]["image"].numpy()
-    np.save(workdir / "volume.npy", volume)
-    (workdir / "meta.json").write_text(json.dumps({"classes": len(info["classes"]), "coarse": info["coarse"],
-                                                   "roi": args.infer_roi, "spacing": args.infer_spacing}))
-    print(f"\n== Part 3: inference on one held-out volume, {args.infer_spacing:g} mm, shape "
-          f"{tuple(volume.shape)} (C, X, Y, Z), CPU {THREADS} threads, window {args.infer_roi}^3 overlap 0.5 "
-          f"Gaussian, median of {args.repeats} ==")
-    if args.infer_spacing != args.spacing:
-        print(f"  (networks trained at {args.spacing:g} mm are applied at {args.infer_spacing:g} mm: timings and "
-              "memory are representative, labels are not)")
-    print(f"{'method':<48}{'seconds':>9}{'peak RSS MB':>13}{'delta MB':>10}{'net voxels':>12}")
-    methods: tuple[tuple[str, str], ...] = (("onnx-cascade", "cascade, onnxruntime (OnnxCascade)"),
-               ("torch-cascade", "cascade, PyTorch eager (SegmentationCascade)"),
-               ("monai-single", "single-stage FCN, MONAI sliding_window_inference"),
-               ("triton-cascade", "cascade, Triton (dev stack, gRPC, python+ORT)"))
-    if args.no_triton:
-        methods = methods[:3]
-    for key, label in methods:
-        command = [sys.executable, __file__, "--worker", key, "--workdir", str(workdir), "--repeats",
-                   str(args.repeats), "--depth", str(args.depth), "--width", str(args.width)]
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            print(f"{label:<48} failed: {done.stderr.strip().splitlines()[-1:]}")
-            continue
-        r = json.loads(done.stdout.strip().splitlines()[-1])
-        share = "100%" if key == "monai-single" else f"{100 * r['box_fraction']:.0f}%+s1"
-        print(f"{label:<48}{r['seconds']:>9.2f}{r['peak_mb']:>13.0f}{r['delta_mb']:>10.0f}{share:>12}")
-    print("'net voxels': share of the volume the full-resolution network computes (cascade: stage-2 boxes, plus "
-          "stage 1 on the coarse grid). Triton: the dev stack's tritonserver (nvidia-pytriton wheel, python backend "
-          "running onnxruntime on CPU, models from the S3 repository) on this machine; its memory is the client's "
-          "plus the server's process group (server + one stub per model), seconds after one warm-up request.")
-
-
 # ---------------------------------------------------------------- main
 
 
@@ -447,6 +264,11 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--train-volumes", type=int, default=32)
     parser.add_argument("--test-volumes", type=int, default=10)
     parser.add_argument("--roi", type=int, default=32, help="stage 2 crop / window in voxels")
+    parser.add_argument("--stage2-focus", type=float, default=0.5,
+                        help="share of stage 2's training crops centred on the hard classes (lesion / deep structures)")
+    parser.add_argument("--stage2-steps-factor", type=int, default=3,
+                        help="stage 2 trains this many times the steps of the whole-volume networks: a window-sized "
+                             "crop costs a fraction of a whole volume, so the cascade still trains on less compute")
     parser.add_argument("--depth", type=int, default=3)
     parser.add_argument("--width", type=int, default=8)
     parser.add_argument("--infer-spacing", type=float, default=1.0)
@@ -457,8 +279,6 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--no-triton", action="store_true", help="skip the Triton row of part 3")
     parser.add_argument("--balance-only", action="store_true", help="part 2 alone (stage-1 trainings only)")
     parser.add_argument("--quick", action="store_true", help="fewer steps and a 2 mm inference volume")
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
-    parser.add_argument("--workdir", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.quick:
         args.epochs, args.steps, args.train_volumes = 4, 15, 16
@@ -468,9 +288,6 @@ def parse() -> argparse.Namespace:
 
 def main() -> None:
     args = parse()
-    if args.worker:
-        worker(args)
-        return
     torch.set_num_threads(THREADS)
     started = time.perf_counter()
     print(f"Segmentation bench: CPU {platform.processor() or platform.machine()}, torch {torch.__version__}, "

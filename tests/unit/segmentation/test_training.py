@@ -246,3 +246,26 @@ def test_named_unet_fusion_parameters_carry_their_gradient_slices() -> None:
     b_grad = fusion["B"][-1].grad
     assert isinstance(conv, nn.Conv3d) and conv.weight.grad is not None and b_grad is not None
     assert torch.equal(b_grad, conv.weight.grad[:, 8:12])
+
+
+def _predicted_share(model: nn.Module, data: list[dict[str, torch.Tensor]], cls: int) -> float:
+    with torch.no_grad():
+        return float(torch.cat([model(d["image"][None]).argmax(1) == cls for d in data]).float().mean())
+
+
+def test_class_weights_favour_the_weighted_class() -> None:
+    shares = []
+    for weights in (None, (1.0, 1.0, 30.0)):
+        torch.manual_seed(0)
+        model = TinyTwoBranch()
+        train(model, make_task(8, seed=1), [], TrainConfig(epochs=1, steps_per_epoch=15, lr=0.01, batch_size=4,
+                                                           class_weights=weights, batch_dice=True))
+        shares.append(_predicted_share(model.eval(), make_task(4, seed=3), 2))
+    assert shares[1] > shares[0] + 0.02
+
+
+def test_class_weights_must_match_the_classes_and_be_positive() -> None:
+    with pytest.raises(InvalidArgument, match="class_weights"):
+        train(TinyTwoBranch(), make_task(2, 0), [], TrainConfig(epochs=1, steps_per_epoch=1, class_weights=(1.0, 2.0)))
+    with pytest.raises(ValueError, match="class_weights"):
+        TrainConfig(class_weights=(1.0, 0.0, 2.0))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
 import torch
 from monai.losses import DiceCELoss
@@ -64,6 +64,11 @@ class TrainConfig(BaseModel):
         description="missing-contrast augmentation: probability, per sample and contrast, that a regular step "
                     "feeds the contrast as missing (never all contrasts of a sample)",
     )
+    batch_dice: bool = Field(
+        False, description="Dice over the whole batch rather than per sample (nnU-Net's batch Dice): a crop "
+                           "without a small class no longer pushes that class to zero on its own")
+    class_weights: tuple[Annotated[float, Field(gt=0)], ...] | None = Field(
+        None, description="per-class weights (background first) of the Dice and cross-entropy terms; None = equal")
     seed: int = 0
 
 
@@ -185,7 +190,8 @@ def train(model: MultiBranchModel, dataset_train: Dataset[Any] | Sequence[Any],
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     dropout_generator = torch.Generator().manual_seed(config.seed + 1)
-    loss_fn = DiceCELoss(to_onehot_y=True, softmax=True)
+    loss_fn = DiceCELoss(to_onehot_y=True, softmax=True, batch=config.batch_dice,
+                         weight=None if config.class_weights is None else torch.tensor(config.class_weights))
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
     # Learning speeds compare branches: a single-contrast model has nothing to compare or balance.
     warmup = config.balance_warmup_epochs * config.steps_per_epoch
@@ -222,6 +228,9 @@ def train(model: MultiBranchModel, dataset_train: Dataset[Any] | Sequence[Any],
                                              contrast_present=present)
             else:
                 logits = model(image, drop_contrasts=drop)
+            if config.class_weights is not None and len(config.class_weights) != logits.shape[1]:
+                raise InvalidArgument.field("config.class_weights", f"{len(config.class_weights)} weights for a "
+                                            f"model with {logits.shape[1]} classes")
             loss = loss_fn(logits, _labels_with_channel(batch["label"]))
             loss.backward()
             if plan is not None and plan.focus is not None:

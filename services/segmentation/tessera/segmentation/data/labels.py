@@ -47,6 +47,14 @@ class LabelSet:
     def num_classes(self) -> int:
         return len(self.classes)
 
+    @property
+    def hard_classes(self) -> tuple[int, ...]:
+        """The small, hard classes the cascade's stage 2 is there for: the lesion class of ``tissue``, every
+        structure of ``deep``. Training crops are centred on them more often (``data.crops``)."""
+        if self.task == "tissue":
+            return (LESION_CLASS,)
+        return tuple(range(1, self.num_classes))
+
 
 def label_set(task: str) -> LabelSet:
     """The :class:`LabelSet` of ``task`` (``"tissue"`` or ``"deep"``)."""
