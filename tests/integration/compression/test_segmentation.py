@@ -30,28 +30,9 @@ from tessera.core.server import field_violations
 from tessera.demo.pipeline import read_topic, settings_for_stack
 from tessera.devstack import DevStack
 from tessera.v1 import common_pb2, common_pb2_grpc, compression_pb2, compression_pb2_grpc
+from tests.threshold_segmenter import GRID, threshold_segmenter, threshold_volumes
 
 pytestmark = pytest.mark.integration
-GRID = (6, 8, 8)  # D, H, W
-
-
-def _segmenter() -> nn.Module:
-    """Three classes thresholded from one channel (x < -0.3, between, x >= 0.3) by a 3x3x3 + 1x1x1 conv net."""
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv3d(1, 4, 3, padding=1), nn.ReLU(), nn.Conv3d(4, 3, 1))
-    first, second = model[0], model[2]
-    assert isinstance(first, nn.Conv3d) and isinstance(second, nn.Conv3d)
-    with torch.no_grad():
-        first.weight.normal_(0.0, 0.002)
-        first.weight[:, 0, 1, 1, 1] = torch.tensor([-1.0, 1.0, -1.0, 1.0])
-        first.bias.copy_(torch.tensor([-0.3, -0.3, 0.3, 0.3]))
-        second.weight.zero_()
-        second.bias.zero_()
-        second.weight[0, 0] = second.weight[2, 1] = 20.0
-        second.weight[1, 2] = second.weight[1, 3] = 0.5
-        second.weight[1, 0] = second.weight[1, 1] = -20.0
-    return model.eval()
-
 
 def _onnx(model: nn.Module) -> bytes:
     buffer = io.BytesIO()
@@ -80,14 +61,13 @@ def models(store: ArtifactStore, dev_stack: DevStack) -> ModelRepository:
 @pytest.fixture(scope="module")
 def segmenter_name(models: ModelRepository) -> str:
     name = f"cmp-seg-{time.time_ns()}"
-    ModelRegistry(models).register_onnx(name, _onnx(_segmenter()), announce=False)
+    ModelRegistry(models).register_onnx(name, _onnx(threshold_segmenter()), announce=False)
     return name
 
 
 @pytest.fixture(scope="module")
 def volumes() -> tuple[np.ndarray, np.ndarray]:
-    x = np.random.default_rng(0).uniform(-1.0, 1.0, size=(4, 1, *GRID)).astype(np.float32)
-    return x, np.digitize(x[:, 0], [-0.3, 0.3]).astype(np.int64)
+    return threshold_volumes(4)
 
 
 def _npz_ref(store: ArtifactStore, name: str, **arrays: np.ndarray) -> compression_pb2.DatasetRef:

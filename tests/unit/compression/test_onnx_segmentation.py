@@ -21,40 +21,17 @@ from tessera.compression.onnx_segmentation import (
 )
 from tessera.compression.reports import export_onnx
 from tessera.core.errors import InvalidArgument
-
-
-def _segmenter() -> nn.Module:
-    """Three classes from one channel: background (x < -0.3), class 1 (-0.3 <= x < 0.3) and class 2 (x >= 0.3),
-    computed by a 3x3x3 conv (centre tap carries the signal, small random taps around it) and a 1x1x1 conv."""
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv3d(1, 4, 3, padding=1), nn.ReLU(), nn.Conv3d(4, 3, 1))
-    first, second = model[0], model[2]
-    assert isinstance(first, nn.Conv3d) and isinstance(second, nn.Conv3d)
-    with torch.no_grad():
-        first.weight.normal_(0.0, 0.002)
-        first.weight[:, 0, 1, 1, 1] = torch.tensor([-1.0, 1.0, -1.0, 1.0])
-        first.bias.copy_(torch.tensor([-0.3, -0.3, 0.3, 0.3]))  # relu(-x-0.3), relu(x-0.3), relu(0.3-x), relu(x+0.3)
-        second.weight.zero_()
-        second.bias.zero_()
-        second.weight[0, 0] = 20.0  # background: large when x < -0.3
-        second.weight[2, 1] = 20.0  # class 2: large when x > 0.3
-        second.weight[1, 2] = 0.5  # class 1: 0.3 on [-0.3, 0.3]...
-        second.weight[1, 3] = 0.5
-        second.weight[1, 0] = -20.0  # ...and pushed down outside it
-        second.weight[1, 1] = -20.0
-    return model.eval()
+from tests.threshold_segmenter import threshold_segmenter, threshold_volumes
 
 
 def _volumes(count: int = 4, shape: tuple[int, int, int] = (6, 8, 8)) -> SegmentationVolumes:
-    generator = np.random.default_rng(0)
-    images = [generator.uniform(-1.0, 1.0, size=(1, *shape)).astype(np.float32) for _ in range(count)]
-    labels = [np.digitize(image[0], [-0.3, 0.3]).astype(np.int64) for image in images]
-    return SegmentationVolumes(images, labels)
+    x, y = threshold_volumes(count, shape)
+    return SegmentationVolumes(list(x), list(y))
 
 
 @pytest.fixture(scope="module")
 def onnx_segmenter() -> bytes:
-    return export_onnx(_segmenter(), torch.zeros(1, 1, 6, 8, 8))
+    return export_onnx(threshold_segmenter(), torch.zeros(1, 1, 6, 8, 8))
 
 
 def test_dice_per_class_and_mean_over_volumes() -> None:
@@ -129,7 +106,7 @@ class _WithFlags(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.net = _segmenter()
+        self.net = threshold_segmenter()
 
     def forward(self, image: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
         return self.net(image * present[:, :, None, None, None])

@@ -13,7 +13,6 @@ import nibabel as nib
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 from tessera.compression.methods import available_methods
 from tessera.compression.models import ResNetCNN
@@ -28,32 +27,7 @@ from tessera.core.jobs import state_name
 from tessera.core.runtime import ServiceRuntime
 from tessera.core.settings import load_settings
 from tessera.v1 import common_pb2, compression_pb2
-
-GRID = (6, 8, 8)
-
-
-def segmenter() -> nn.Module:
-    """Three classes thresholded from one channel (x < -0.3, between, x >= 0.3) by a 3x3x3 + 1x1x1 conv net."""
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv3d(1, 4, 3, padding=1), nn.ReLU(), nn.Conv3d(4, 3, 1))
-    first, second = model[0], model[2]
-    assert isinstance(first, nn.Conv3d) and isinstance(second, nn.Conv3d)
-    with torch.no_grad():
-        first.weight.normal_(0.0, 0.002)
-        first.weight[:, 0, 1, 1, 1] = torch.tensor([-1.0, 1.0, -1.0, 1.0])
-        first.bias.copy_(torch.tensor([-0.3, -0.3, 0.3, 0.3]))
-        second.weight.zero_()
-        second.bias.zero_()
-        second.weight[0, 0] = second.weight[2, 1] = 20.0
-        second.weight[1, 2] = second.weight[1, 3] = 0.5
-        second.weight[1, 0] = second.weight[1, 1] = -20.0
-    return model.eval()
-
-
-def volumes(count: int = 4) -> tuple[np.ndarray, np.ndarray]:
-    """x (N, 1, D, H, W) uniform in [-1, 1] and its labels y (N, D, H, W)."""
-    x = np.random.default_rng(0).uniform(-1.0, 1.0, size=(count, 1, *GRID)).astype(np.float32)
-    return x, np.digitize(x[:, 0], [-0.3, 0.3]).astype(np.int64)
+from tests.threshold_segmenter import GRID, threshold_segmenter, threshold_volumes
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +35,7 @@ def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceRuntime
     root = tmp_path_factory.mktemp("cmp-seg-store")
     runtime = ServiceRuntime(load_settings(CompressionSettings, artifacts_uri=f"file://{root}", kafka_bootstrap=None),
                              configure_logs=False)
-    ModelRegistry(runtime.models).register_onnx("seg", export_onnx(segmenter(), torch.zeros(1, 1, *GRID)),
+    ModelRegistry(runtime.models).register_onnx("seg", export_onnx(threshold_segmenter(), torch.zeros(1, 1, *GRID)),
                                                 announce=False)
     yield runtime
     runtime.jobs.shutdown()
@@ -86,7 +60,7 @@ def _request(method: str, dataset: compression_pb2.DatasetRef, config: dict | No
 
 
 def test_int8_job_reports_dice_and_publishes_a_version(runtime: ServiceRuntime, worker: CompressionWorker) -> None:
-    x, y = volumes()
+    x, y = threshold_volumes()
     ref = _npz_ref(runtime, "seg/good.npz", x=x, y=y)
     job = runtime.jobs.wait(worker.start(_request("int8", ref, {"calibration_volumes": 2, "latency_repeats": 1})).id,
                             timeout_s=120)
@@ -103,7 +77,7 @@ def test_int8_job_reports_dice_and_publishes_a_version(runtime: ServiceRuntime, 
 
 
 def test_kmeans_job_on_a_nifti_manifest(runtime: ServiceRuntime, worker: CompressionWorker) -> None:
-    x, y = volumes(2)
+    x, y = threshold_volumes(2)
     pairs = []
     for index in range(2):
         for kind, array in (("image", x[index, 0]), ("label", y[index].astype(np.int16))):
@@ -127,7 +101,7 @@ def _field(worker: CompressionWorker, request: compression_pb2.CompressRequest) 
 
 
 def test_bad_input_names_the_field(runtime: ServiceRuntime, worker: CompressionWorker) -> None:
-    x, y = volumes(2)
+    x, y = threshold_volumes(2)
     good = _npz_ref(runtime, "seg/good2.npz", x=x, y=y)
     assert "dataset.y" in _field(worker, _request("int8", _npz_ref(runtime, "seg/nolabels.npz", x=x)))
     assert "dataset.x" in _field(worker, _request("int8", _npz_ref(runtime, "seg/2ch.npz",
@@ -147,7 +121,7 @@ def test_bad_input_names_the_field(runtime: ServiceRuntime, worker: CompressionW
 
 def test_policy_compresses_a_new_segmentation_model_with_int8(runtime: ServiceRuntime,
                                                               tmp_path_factory: pytest.TempPathFactory) -> None:
-    x, y = volumes(2)
+    x, y = threshold_volumes(2)
     ref = _npz_ref(runtime, "seg/policy.npz", x=x, y=y)
     rules = [{"model_prefix": "seg", "task": "segmentation", "dataset_uri": ref.uri.uri,
               "config": {"calibration_volumes": 2, "latency_repeats": 1}}]  # no method: int8
@@ -156,7 +130,7 @@ def test_policy_compresses_a_new_segmentation_model_with_int8(runtime: ServiceRu
                                                   kafka_bootstrap=None, compression_policy_json=json.dumps(rules)),
                                     configure_logs=False)
     registry = ModelRegistry(policy_runtime.models)
-    registry.register_onnx("segnet", export_onnx(segmenter(), torch.zeros(1, 1, *GRID)), announce=False)
+    registry.register_onnx("segnet", export_onnx(threshold_segmenter(), torch.zeros(1, 1, *GRID)), announce=False)
     torch.manual_seed(0)
     kwargs = {"widths": [4, 8], "num_classes": 3}
     registry.register("segcnn", ResNetCNN(**kwargs), "resnet_cnn", kwargs,  # type: ignore[arg-type]
