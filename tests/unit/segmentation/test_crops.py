@@ -7,6 +7,7 @@ import torch
 
 from tessera.core.errors import InvalidArgument
 from tessera.segmentation.data.crops import ClassBalancedCrops, focus_ratios
+from tessera.segmentation.trainer import CascadeTrainSpec
 
 SHAPE = (48, 40, 36)
 ROI = (16, 16, 16)
@@ -83,3 +84,11 @@ def test_focus_ratios_split_the_share_between_focus_and_the_rest() -> None:
         focus_ratios(3, [3], 0.5)
     with pytest.raises(InvalidArgument, match="share"):
         focus_ratios(3, [1], 1.5)
+
+
+def test_cascade_train_spec_names_a_bad_stage2_setting() -> None:
+    with pytest.raises(InvalidArgument, match="stage2_focus"):
+        CascadeTrainSpec(stage2_focus=1.5)
+    with pytest.raises(InvalidArgument, match="stage2_steps_factor"):
+        CascadeTrainSpec(stage2_steps_factor=0)
+    assert CascadeTrainSpec().stage2_steps_factor == 3

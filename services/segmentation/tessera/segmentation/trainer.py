@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from tessera.core.errors import FieldViolation, InvalidArgument
 from tessera.core.inference import ModelRepository
 from tessera.segmentation.data import CONTRASTS
 from tessera.segmentation.data.crops import ClassBalancedCrops, focus_ratios
@@ -91,6 +92,15 @@ class CascadeTrainSpec:
     stage2_focus: float = 0.5
     stage2_steps_factor: int = 3
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not 0.0 <= self.stage2_focus <= 1.0:
+            problems.append(FieldViolation("stage2_focus", f"must be in [0, 1], got {self.stage2_focus}"))
+        if self.stage2_steps_factor < 1:
+            problems.append(FieldViolation("stage2_steps_factor", f"must be >= 1, got {self.stage2_steps_factor}"))
+        if problems:
+            raise InvalidArgument(problems)
 
 
 def _stage(spec: CascadeTrainSpec, num_classes: int) -> MultiContrastUNet3D:
