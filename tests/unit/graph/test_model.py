@@ -82,3 +82,29 @@ def test_training_rejects_empty_and_duplicate_only_data():
         train(one, TrainConfig(network=SMALL, max_epochs=1))
     with pytest.raises(InvalidArgument, match="features"):
         train(graph, TrainConfig(features="nope"))
+
+
+def test_feature_dropout_acts_on_stored_entries_like_dense_dropout() -> None:
+    import scipy.sparse as sp
+
+    from tessera.graph.hypersagnn import AutoencoderFeatures
+
+    rng = np.random.default_rng(0)
+    dense = (rng.random((40, 300)) < 0.05) * rng.uniform(0.5, 2.0, (40, 300))
+    dense = dense.astype(np.float32)
+    features = AutoencoderFeatures([sp.csr_matrix(dense)], dim=8, dropout=0.5)
+    seen: list[torch.Tensor] = []
+    features.encoders[0].register_forward_pre_hook(lambda _m, args: seen.append(args[0].clone()))
+    features.train()
+    features(torch.arange(1, 41))
+    x, row = seen[0], torch.from_numpy(dense).float()
+    assert x.shape == row.shape
+    assert not bool(((x != 0) & (row == 0)).any())  # zeros stay zero
+    kept = x != 0
+    assert torch.allclose(x[kept], 2.0 * row[kept].to(x.dtype))  # survivors scaled by 1 / (1 - p)
+    share = float(kept.sum()) / float((row != 0).sum())
+    assert 0.35 < share < 0.65  # about half of the stored entries dropped
+    features.eval()
+    seen.clear()
+    features(torch.arange(1, 41))
+    assert torch.allclose(seen[0], row.to(seen[0].dtype))  # no dropout at inference
