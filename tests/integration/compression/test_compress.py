@@ -7,20 +7,18 @@ from __future__ import annotations
 import io
 import json
 import time
-from collections.abc import Iterator
 
 import grpc
 import numpy as np
 import pytest
 import torch
 
-from tessera.cli.up import RunningService, start_services
+from tessera.cli.up import RunningService
 from tessera.compression.models import ResNetCNN
 from tessera.compression.registry import InputSpec, ModelRegistry
 from tessera.compression.reports import export_onnx
 from tessera.compression.worker import MODEL_COMPRESSED, method_enum
 from tessera.core.artifacts.base import ArtifactStore
-from tessera.core.artifacts.factory import open_store
 from tessera.core.events import decode
 from tessera.core.inference import ModelRepository
 from tessera.core.inference.onnxruntime_backend import OnnxRuntimeBackend
@@ -34,23 +32,6 @@ from tessera.v1 import common_pb2, common_pb2_grpc, compression_pb2, compression
 pytestmark = pytest.mark.integration
 KWARGS = {"widths": [4, 8], "num_classes": 3}
 SMALL = {"batch_size": 16, "latency_repeats": 2, "train_samples": 32, "eval_samples": 32}
-
-
-@pytest.fixture(scope="module")
-def service(dev_stack: DevStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:
-    running = start_services(dev_stack, tmp_path_factory.mktemp("cmp-job-logs"), only=["compression"])[0]
-    yield running
-    running.process.stop()
-
-
-@pytest.fixture(scope="module")
-def store(dev_stack: DevStack) -> ArtifactStore:
-    return open_store(settings_for_stack(dev_stack))
-
-
-@pytest.fixture(scope="module")
-def models(dev_stack: DevStack, store: ArtifactStore) -> ModelRepository:
-    return ModelRepository(store, settings_for_stack(dev_stack).model_repository_prefix)
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ from __future__ import annotations
 import io
 import json
 import time
-from collections.abc import Iterator
 
 import grpc
 import numpy as np
@@ -16,11 +15,10 @@ import pytest
 import torch
 from torch import nn
 
-from tessera.cli.up import RunningService, start_services
+from tessera.cli.up import RunningService
 from tessera.compression.registry import ModelRegistry
 from tessera.compression.worker import MODEL_COMPRESSED, method_enum
 from tessera.core.artifacts.base import ArtifactStore
-from tessera.core.artifacts.factory import open_store
 from tessera.core.events import decode
 from tessera.core.inference import ModelRepository
 from tessera.core.inference.onnxruntime_backend import OnnxRuntimeBackend
@@ -39,23 +37,6 @@ def _onnx(model: nn.Module) -> bytes:
     torch.onnx.export(model, (torch.zeros(1, 1, *GRID),), buffer, dynamo=False, input_names=["image"],
                       output_names=["logits"], dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}})
     return buffer.getvalue()
-
-
-@pytest.fixture(scope="module")
-def service(dev_stack: DevStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:
-    running = start_services(dev_stack, tmp_path_factory.mktemp("cmp-seg-logs"), only=["compression"])[0]
-    yield running
-    running.process.stop()
-
-
-@pytest.fixture(scope="module")
-def store(dev_stack: DevStack) -> ArtifactStore:
-    return open_store(settings_for_stack(dev_stack))
-
-
-@pytest.fixture(scope="module")
-def models(store: ArtifactStore, dev_stack: DevStack) -> ModelRepository:
-    return ModelRepository(store, settings_for_stack(dev_stack).model_repository_prefix)
 
 
 @pytest.fixture(scope="module")
