@@ -30,6 +30,7 @@ and tqdm (see the service README); ``--reference-python`` names that interpreter
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from dataclasses import dataclass
@@ -40,11 +41,6 @@ import torch
 from graph_baselines import baseline, dhg_available, hgnnp_baseline
 from graph_reference import ReferenceRun, fmt, print_reference, reference_runs
 
-from tessera.core.artifacts.factory import open_store
-from tessera.core.inference import ModelRepository
-from tessera.core.inference.triton_backend import TritonBackend
-from tessera.core.settings import TesseraSettings, load_settings
-from tessera.devstack import DevStack, StackConfig
 from tessera.graph.batching import pad_sets
 from tessera.graph.export import INPUT_IDS, INPUT_MASK, OUTPUT_SCORE, export_scorer, make_session
 from tessera.graph.hypergraph import Hypergraph
@@ -101,6 +97,13 @@ def triton_throughput(model: HyperSAGNN, sets: list[np.ndarray], batch: int = 64
     goes through the S3 model repository and an explicit load, as in the service. ``batch`` is at most the published
     config's ``max_batch_size`` (64, the service's ``TESSERA_GRAPH_INFER_BATCH`` default).
     """
+    # Imported here: a training-only run (e.g. on a GPU machine without the dev stack's packages) does not need them.
+    from tessera.core.artifacts.factory import open_store
+    from tessera.core.inference import ModelRepository
+    from tessera.core.inference.triton_backend import TritonBackend
+    from tessera.core.settings import TesseraSettings, load_settings
+    from tessera.devstack import DevStack, StackConfig
+
     onnx_bytes = export_scorer(model)
     batches = [pad_sets(sets[i: i + batch]) for i in range(0, len(sets), batch)]
     t0 = time.perf_counter()
@@ -147,13 +150,18 @@ class Options:
     seeds: int = 0  # 0: 1 with --quick, else 3
     max_epochs: int = 0  # > 0: caps every dataset's epochs (a time-boxed full-data run)
     baselines: bool = True
-
+    device: str = "cpu"
+    max_train_seconds: float = 0.0  # > 0: no new epoch after this long (a time-boxed run on a lent GPU)
+    first_seed: int = 0
+    lesmis: bool = True
+    json_path: Path | None = None
+    data_dir: Path = DATA
 
 
 
 def run(opts: Options) -> None:
     quick = opts.quick
-    seeds = list(range(opts.seeds or (1 if quick else 3)))
+    seeds = [opts.first_seed + i for i in range(opts.seeds or (1 if quick else 3))]
     rows: list[str] = []
     outsider_rows: list[str] = []
     net = NetworkConfig()
@@ -171,29 +179,35 @@ def run(opts: Options) -> None:
     quick_test_edges = 1500
     triton_result: TritonResult | None = None
     epoch_s: dict[str, list[float]] = {}
+    per_dataset: dict[str, dict[str, list[float]]] = {}
     for name in opts.datasets:
-        train_g, test = load_benchmark(DATA / name)
+        train_g, test = load_benchmark(opts.data_dir / name)
         if quick and name != "GPS":  # reduced scale: a random subset of the test edges
             keep = np.random.default_rng(0).permutation(len(test.edges))[:quick_test_edges]
             test = test.with_edges([test.edges[i] for i in keep])
         res: dict[str, list[float]] = {k: [] for k in ("auc", "aupr", "bauc", "baupr", "hauc", "haupr", "o1", "o2",
-                                                       "epoch_s", "sps", "best")}
+                                                       "epoch_s", "sps", "best", "epochs")}
         for seed in seeds:
             config = TrainConfig(network=net, max_epochs=epochs[name], patience=patience[name],
                                  max_batches_per_epoch=caps[name], validation_fraction=val_fraction[name],
-                                 outsider_negatives=True, seed=seed)
+                                 outsider_negatives=True, seed=seed, device=opts.device,
+                                 max_seconds=opts.max_train_seconds)
             result = train(train_g, config, extra_known=test.keys())
             negatives = test_negatives(train_g, test, seed)
             auc, aupr = auc_aupr(result.model, test.edges, negatives)
             res["auc"].append(auc)
             res["aupr"].append(aupr)
             res["best"].append(result.best_epoch)
+            res["epochs"].append(len(result.history))
             res["epoch_s"].append(float(np.mean([h.seconds for h in result.history])))
             if name in ("GPS", "drug"):
                 out = outsider_accuracy(result.model, train_g, test.edges, seed=seed)
                 res["o1"].append(out.top1)
                 res["o2"].append(out.top2)
             res["sps"].append(throughput(result.model, list(test.edges) + negatives))
+            print(f"[seed {seed}] {name}: AUC {auc:.4f} AUPR {aupr:.4f}, epoch kept {result.best_epoch} of "
+                  f"{len(result.history)}, {res['epoch_s'][-1]:.1f} s/epoch, val AUC "
+                  f"{' '.join(f'{h.val_auc:.3f}' for h in result.history)}", file=sys.stderr, flush=True)
             epoch_s.setdefault(name, []).extend(h.seconds for h in result.history)
             if name == "GPS" and opts.use_triton and seed == seeds[0]:
                 triton_result = triton_throughput(result.model, list(test.edges) + negatives)
@@ -217,24 +231,29 @@ def run(opts: Options) -> None:
         if res["o1"]:
             outsider_rows.append(f"| {name} | {fmt(res['o1'])} | {fmt(res['o2'])} | 0.250 / 0.500 |")
         print(f"[done] {name}", file=sys.stderr, flush=True)
+        per_dataset[name] = {k: v for k, v in res.items() if v}
 
     references: list[ReferenceRun] = []
     if opts.reference_dir is not None:
         references = reference_runs(opts.reference_dir, opts.reference_python or sys.executable, opts.reference_epochs,
                                     opts.reference_data, opts.reference_runs)
 
-    lesmis = load_lesmis().deduplicated()
-    fit, held = lesmis.split(0.2, seed=0)
+    if opts.json_path is not None:  # per-seed figures, for pooling runs of single seeds made in parallel
+        opts.json_path.write_text(json.dumps({"device": opts.device, "seeds": seeds, "results": per_dataset}, indent=1))
+    lesmis = load_lesmis().deduplicated() if opts.lesmis else None
     les = []
-    for seed in seeds:
+    fit, held = lesmis.split(0.2, seed=0) if lesmis is not None else (None, None)
+    for seed in seeds if lesmis is not None else []:
+        assert lesmis is not None and fit is not None and held is not None
         config = TrainConfig(network=net, max_epochs=(20 if quick else 60), patience=(5 if quick else 10),
                              batch_size=8, seed=seed)
         result = train(fit, config, extra_known=held.keys())
         negs = NegativeSampler(lesmis, lesmis.keys()).sample(held.edges, np.random.default_rng(seed))
         les.append(auc_aupr(result.model, held.edges, negs))
 
+    where = "CPU, one thread" if opts.device == "cpu" else f"training on {opts.device}"
     print(f"\nHyper-SAGNN (autoencoder features), {'reduced (--quick)' if quick else 'full'} run, "
-          f"{len(seeds)} seed(s) (mean ± std over seeds), CPU, one thread")
+          f"{len(seeds)} seed(s) {seeds} (mean ± std over seeds), {where}")
     print("Data: GPS / MovieLens / drug from ../shared/data/hypergraph (authors' splits); Les Misérables scenes "
           "from HyperNetX. Paper figures: Zhang, Zou, Ma (ICLR 2020) Table 2: the DHNE AUCs agree with DHNE's "
           "published AUCs (checked); the Hyper-SAGNN figures and all AUPRs are UNVERIFIED (marked *).")
@@ -244,6 +263,8 @@ def run(opts: Options) -> None:
               f"{quick_test_edges} test edges; Les Misérables <= 20 epochs; baselines on GPS only, HGNN+ 20 epochs.")
     if opts.max_epochs:
         print(f"Time-boxed: every dataset trains at most {opts.max_epochs} epochs (all training edges, 10 % val.).")
+    if opts.max_train_seconds:
+        print(f"Time-boxed: no epoch starts after {opts.max_train_seconds:.0f} s of training (all training edges).")
     print("\n| data | ours AUC / AUPR | paper Hyper-SAGNN-E | paper DHNE | node2vec mean+min + LR (ours) "
           "| HGNN+ (DHG) + MLP | ours: epoch kept (per seed) | s / epoch | ORT sets/s |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -253,8 +274,9 @@ def run(opts: Options) -> None:
         print("| data | top-1 | top-2 | chance top-1 / top-2 |")
         print("|---|---|---|---|")
         print("\n".join(outsider_rows))
-    print(f"\nLes Misérables ({len(lesmis.edges)} distinct scenes of 2-{lesmis.sizes.max()} characters, "
-          f"{len(held.edges)} held out): AUC {fmt([a for a, _ in les])}, AUPR {fmt([b for _, b in les])}")
+    if lesmis is not None and held is not None:
+        print(f"\nLes Misérables ({len(lesmis.edges)} distinct scenes of 2-{lesmis.sizes.max()} characters, "
+              f"{len(held.edges)} held out): AUC {fmt([a for a, _ in les])}, AUPR {fmt([b for _, b in les])}")
     if triton_result is not None:
         t = triton_result
         print(f"\nInference, GPS scorer, test edges + negatives, batches of {t.batch} padded sets + mask, sequential "
@@ -266,7 +288,7 @@ def run(opts: Options) -> None:
         print(f"| Triton (gRPC, python backend + onnxruntime, CPU) | {t.sets_per_s:,.0f} |")
     if references:
         assert opts.reference_dir is not None
-        print_reference(references, opts.reference_dir, opts.reference_data, DATA, epoch_s)
+        print_reference(references, opts.reference_dir, opts.reference_data, opts.data_dir, epoch_s)
 
 
 def main() -> None:
@@ -287,14 +309,23 @@ def main() -> None:
     parser.add_argument("--baselines", action=argparse.BooleanOptionalAction, default=True,
                         help="node2vec + LR and HGNN+ baselines (default on)")
     parser.add_argument("--seeds", type=int, default=0, help="seeds of ours and baselines (1 quick, 3 full)")
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds run are first-seed, first-seed + 1, ...")
+    parser.add_argument("--device", default="cpu", help="torch device for training (cuda on a GPU machine)")
+    parser.add_argument("--max-train-seconds", type=float, default=0.0,
+                        help="time box: no new epoch after this many seconds of training (0: none)")
+    parser.add_argument("--lesmis", action=argparse.BooleanOptionalAction, default=True,
+                        help="the Les Misérables part (needs hypernetx; default on)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the per-seed figures here")
+    parser.add_argument("--data-dir", type=Path, default=DATA, help="GPS/MovieLens/drug folders (default: %(default)s)")
     args = parser.parse_args()
-    if args.quick:
+    if args.quick or args.device == "cpu":
         torch.set_num_threads(1)
     use_triton = (not args.quick) if args.triton is None else args.triton
     ref_epochs = args.reference_epochs or (2 if args.quick else 300)
     run(Options(args.quick, tuple(args.datasets.split(",")), use_triton, args.reference_dir, args.reference_python,
                 ref_epochs, tuple(args.reference_data.split(",")), args.reference_runs, args.seeds, args.max_epochs,
-                args.baselines))
+                args.baselines, args.device, args.max_train_seconds, args.first_seed, args.lesmis, args.json,
+                args.data_dir))
 
 
 if __name__ == "__main__":

@@ -108,3 +108,40 @@ def test_feature_dropout_acts_on_stored_entries_like_dense_dropout() -> None:
     seen.clear()
     features(torch.arange(1, 41))
     assert torch.allclose(seen[0], row.to(seen[0].dtype))  # no dropout at inference
+
+
+def test_dense_feature_tables_give_the_sparse_path_features() -> None:
+    """The GPU path (``densify``: row gathers from dense buffers) computes what the scipy path computes."""
+    import scipy.sparse as sp
+
+    from tessera.graph.hypersagnn import AutoencoderFeatures
+
+    rng = np.random.default_rng(1)
+    rows = [sp.csr_matrix(((rng.random((n, w)) < 0.1) * rng.random((n, w))).astype(np.float32))
+            for n, w in ((12, 50), (20, 30))]
+    features = AutoencoderFeatures(rows, dim=8).eval()
+    ids = torch.tensor([[1, 13, 0], [5, 30, 32]])  # both types and padding
+    sparse_out, sparse_recon = features(ids)
+    assert features.densify()
+    assert [tuple(getattr(features, n).shape) for n in features.dense_names] == [(12, 50), (20, 30)]
+    assert "dense_rows_0" not in features.state_dict()  # derived from the rows, never saved with the model
+    dense_out, dense_recon = features(ids)
+    assert torch.allclose(sparse_out, dense_out, atol=1e-6)
+    assert torch.allclose(sparse_recon, dense_recon, atol=1e-6)
+    assert not AutoencoderFeatures(rows, dim=8).densify(max_bytes=100)  # too large: stays sparse
+
+
+def test_time_box_stops_after_the_first_epoch_and_bad_settings_name_the_field() -> None:
+    graph = planted_typed(n_edges=120)
+    result = train(graph, TrainConfig(network=SMALL, max_epochs=50, patience=50, max_seconds=1e-9))
+    assert len(result.history) == 1 and result.best_epoch == 1
+    with pytest.raises(InvalidArgument, match="max_seconds"):
+        TrainConfig(max_seconds=-1.0).validate()
+    with pytest.raises(InvalidArgument, match="device"):
+        TrainConfig(device="no-such-device").validate()
+    if not torch.cuda.is_available():
+        with pytest.raises(InvalidArgument, match="no CUDA device"):
+            TrainConfig(device="cuda").validate()
+    else:  # on a GPU machine: trains there and hands back a CPU model
+        result = train(graph, TrainConfig(network=SMALL, max_epochs=2, device="cuda"))
+        assert next(result.model.parameters()).device.type == "cpu"

@@ -13,7 +13,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import scipy.sparse as sp
-from gensim.models import Word2Vec
 from sklearn.preprocessing import StandardScaler
 
 from tessera.graph.hypergraph import Hypergraph
@@ -89,6 +88,8 @@ def random_walk_embeddings(graph: Hypergraph, edges: Sequence[np.ndarray] | None
                            walks_per_node: int = 10, length: int = 40, window: int = 10, p: float = 2.0,
                            q: float = 0.25, epochs: int = 1, seed: int = 0) -> np.ndarray:
     """(n_nodes, dim) float32 standardised skip-gram embeddings of node2vec walks (defaults: the reference's)."""
+    from gensim.models import Word2Vec  # only the walk features need gensim
+
     adj = clique_adjacency(graph, edges)
     walks = random_walks(adj, walks_per_node, length, p, q, seed)
     model = Word2Vec(walks, vector_size=dim, window=window, min_count=0, sg=1, epochs=epochs, workers=1, seed=seed)

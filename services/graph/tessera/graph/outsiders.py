@@ -24,11 +24,13 @@ def node_scores(model: HyperSAGNN, sets: Sequence[np.ndarray], batch_size: int =
     """Per-member probability of each set (global ids), one array per set, in eval mode."""
     was = model.training
     model.eval()
+    device = next(model.parameters()).device
     out: list[np.ndarray] = []
     for start in range(0, len(sets), batch_size):
         chunk = sets[start: start + batch_size]
         ids, _ = pad_sets(chunk)
-        _, node, _ = model(torch.from_numpy(ids))
+        _, node, _ = model(torch.from_numpy(ids).to(device))
+        node = node.cpu()
         out.extend(node[i, : len(s)].numpy() for i, s in enumerate(chunk))
     model.train(was)
     return out

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 from sklearn.metrics import average_precision_score, roc_auc_score
+from torch import nn
 from torch.nn import functional as F
 
 from tessera.core.errors import InvalidArgument
@@ -49,6 +50,8 @@ class TrainConfig:
     walk_p: float = 2.0
     walk_q: float = 0.25
     max_batches_per_epoch: int = 0  # 0: all; > 0 caps an epoch (reduced-scale runs)
+    max_seconds: float = 0.0  # 0: no limit; > 0: no new epoch starts once training has run this long
+    device: str = "cpu"  # torch device of training ("cuda", "cuda:1"); the returned model is on the CPU
     seed: int = 0
 
     def validate(self) -> None:
@@ -58,6 +61,16 @@ class TrainConfig:
             raise InvalidArgument.field("negatives", "negatives, batch_size and max_epochs must be >= 1")
         if not 0.0 <= self.same_type_ratio <= 1.0:
             raise InvalidArgument.field("same_type_ratio", "must lie in [0, 1]")
+        if self.max_seconds < 0:
+            raise InvalidArgument.field("max_seconds", f"{self.max_seconds} is negative (0 means no limit)")
+        try:
+            device = torch.device(self.device)
+        except RuntimeError as exc:
+            raise InvalidArgument.field("device", f"{self.device!r} is not a torch device: {exc}") from exc
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise InvalidArgument.field("device", f"{self.device!r} asked for, but this machine has no CUDA device")
+        if device.type not in ("cpu", "cuda"):
+            raise InvalidArgument.field("device", f"{self.device!r}: only cpu and cuda are supported")
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -95,7 +108,14 @@ def build_model(graph: Hypergraph, edges: Sequence[np.ndarray], config: TrainCon
         vectors = random_walk_embeddings(graph, edges, d, config.walks_per_node, config.walk_length,
                                          config.walk_window, config.walk_p, config.walk_q, seed=config.seed)
         features = TableFeatures(vectors)
-    return HyperSAGNN(features, config.network)
+    model = HyperSAGNN(features, config.network)
+    if torch.device(config.device).type != "cpu" and isinstance(features, AutoencoderFeatures):
+        features.densify()  # row gathers on the device instead of scipy densification on the host per batch
+    return model.to(config.device)
+
+
+def model_device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
 
 
 @torch.no_grad()
@@ -104,11 +124,13 @@ def predict(model: HyperSAGNN, sets: Sequence[np.ndarray], batch_size: int = 102
     was = model.training
     model.eval()
     scorer = TableScorer(model)  # eval-mode features once per node, not once per member of every set
+    device = model_device(model)
     out = np.empty(len(sets), dtype=np.float32)
     sizes = np.array([len(s) for s in sets])
     for idx in size_batches(sizes, batch_size):
         ids, mask = pad_sets([sets[i] for i in idx])
-        out[idx] = scorer(torch.from_numpy(ids), torch.from_numpy(mask))[0].numpy()
+        score = scorer(torch.from_numpy(ids).to(device), torch.from_numpy(mask).to(device))[0]
+        out[idx] = score.cpu().numpy()
     model.train(was)
     return out
 
@@ -161,8 +183,12 @@ def train(graph: Hypergraph, config: TrainConfig | None = None, progress: Progre
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     history: list[EpochReport] = []
     best: tuple[float, float, int, dict[str, torch.Tensor]] | None = None
+    device = torch.device(config.device)
+    began = time.perf_counter()
     for epoch in range(1, config.max_epochs + 1):
         start = time.perf_counter()
+        if config.max_seconds and epoch > 1 and start - began >= config.max_seconds:
+            break
         edges: Sequence[np.ndarray] = fit.edges
         if config.max_batches_per_epoch:  # reduced scale: draw only the positives the capped epoch will see
             n = min(len(edges), config.max_batches_per_epoch * config.batch_size)
@@ -173,8 +199,9 @@ def train(graph: Hypergraph, config: TrainConfig | None = None, progress: Progre
         model.train()
         for idx in size_batches(sizes, config.batch_size * (1 + config.negatives), rng):
             ids, _ = pad_sets([sets[i] for i in idx])
-            score, _, recon = model(torch.from_numpy(ids))
-            bce = F.binary_cross_entropy(score, torch.from_numpy(labels[idx]), weight=torch.from_numpy(weights[idx]))
+            score, _, recon = model(torch.from_numpy(ids).to(device))
+            bce = F.binary_cross_entropy(score, torch.from_numpy(labels[idx]).to(device),
+                                         weight=torch.from_numpy(weights[idx]).to(device))
             loss = bce + config.recon_weight * recon
             optimizer.zero_grad()
             loss.backward()
@@ -194,5 +221,5 @@ def train(graph: Hypergraph, config: TrainConfig | None = None, progress: Progre
             break
     assert best is not None
     model.load_state_dict(best[3])
-    model.eval()
+    model.cpu().eval()
     return TrainResult(model, history, best[2], best[0], best[1], known)
