@@ -18,13 +18,12 @@ repository and loaded explicitly, as the service does), batches of the service's
 Reference (``--reference-dir``, tools/bench/graph_reference.py): the authors' ``Code/main_torch.py``
 (ma-compbio/Hyper-SAGNN) run as a subprocess on the same files with its autoencoder features (``--feature adj``), for
 its own 300 epochs in a full run (2 with ``--quick``, timing only); its per-epoch test AUC/AUPR (the only held-out
-figure it prints; it keeps the epoch of highest test AUC) and seconds are shown beside ours. It needs numpy < 1.25
-and tqdm (see the service README); ``--reference-python`` names that interpreter.
+figure it prints; it keeps the epoch of highest test AUC) and seconds are shown beside ours. It runs under this
+interpreter (numpy 2 through the shim in graph_reference.py, tqdm); ``--reference-python`` names another.
 
     .venv/bin/python tools/bench/graph.py            # full: 3 seeds, GPS <= 300 epochs, others <= 30, Triton
     .venv/bin/python tools/bench/graph.py --quick    # 1 seed, few epochs, capped epochs on the big sets, no Triton
-    .venv/bin/python tools/bench/graph.py --quick --triton --reference-dir /tmp/hsagnn \
-        --reference-python /tmp/hsagnn-venv/bin/python
+    .venv/bin/python tools/bench/graph.py --quick --triton --reference-dir /tmp/hsagnn
 """
 
 from __future__ import annotations
@@ -300,7 +299,7 @@ def main() -> None:
     parser.add_argument("--reference-dir", type=Path, default=None,
                         help="checkout of ma-compbio/Hyper-SAGNN: run its main_torch.py on the same files")
     parser.add_argument("--reference-python", default="",
-                        help="interpreter for the reference (numpy < 1.25, tqdm); default: this one")
+                        help="interpreter for the reference (needs tqdm); default: this one")
     parser.add_argument("--reference-epochs", type=int, default=None,
                         help="reference epochs (default: its own 300; 2 with --quick, for timing only)")
     parser.add_argument("--reference-data", default="GPS", help="comma-separated datasets for the reference")

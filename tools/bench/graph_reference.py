@@ -1,8 +1,8 @@
 """The authors' Hyper-SAGNN as a reference for tools/bench/graph.py (its ``--reference-dir`` option).
 
 Runs ``Code/main_torch.py --data D --feature adj`` of a checkout of ma-compbio/Hyper-SAGNN as a subprocess, under the
-project's interpreter or a separate one (``--reference-python``: numpy < 1.25 and tqdm, see the graph service's
-README), with a ``sitecustomize`` shim on its ``PYTHONPATH`` that restores what today's numpy / torch removed and caps
+project's interpreter or another (``--reference-python``; it needs tqdm, see the graph service's README), with a
+``sitecustomize`` shim on its ``PYTHONPATH`` that restores what today's numpy / torch removed and caps
 its process pool; parses the per-epoch lines it prints (train seconds, then seconds and AUC / AUPR of its evaluation
 pass over the *test* edges); checks that its ``data/D`` files are byte-identical to ours; and prints its table beside
 our seconds per epoch. The reference's files are never modified.
@@ -21,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-# numpy >= 1.24 dropped the np.int / np.float aliases the reference's random walk uses, and torch >= 2 rejects the
+# numpy >= 1.24 dropped the np.int / np.float aliases the reference's random walk uses, numpy 2 refuses a size-1
+# array stored into one element, and torch >= 2 rejects the
 # bool its FeedForward passes as Conv1d's stride (True meant 1). Restored for the reference's process only, through a
 # sitecustomize module on its PYTHONPATH (which also caps its 100-process pool at the usable CPUs); the reference's
 # files are not touched.
@@ -42,6 +43,20 @@ def _conv1d_init_bool_stride(self, in_channels, out_channels, kernel_size, strid
 
 
 _nn.Conv1d.__init__ = _conv1d_init_bool_stride
+
+# numpy 2 refuses to store a size-1 array into one element (``temp[i] = np.random.randint(a, b, 1) + 1`` in its
+# negative sampler): a size-1 draw comes back as the scalar it holds (the same draw from the same global RNG).
+import numpy.random as _npr
+
+_randint = _npr.randint
+
+
+def _randint_size1_scalar(low, high=None, size=None, *args, **kwargs):
+    out = _randint(low, high, size, *args, **kwargs)
+    return out[0] if size == 1 else out
+
+
+_npr.randint = _randint_size1_scalar
 
 # The random walk it prepares even for --feature adj opens a hard-coded 100-process pool: at most one per usable CPU.
 import concurrent.futures as _futures

@@ -17,3 +17,5 @@ class GraphSettings(TesseraSettings):
     graph_infer_batch: int = Field(64, gt=0, le=64, description="Sets per inference call (<= the Triton config's "
                                    "max_batch_size, 64).")
     graph_max_epochs: int = Field(200, gt=0, description="Largest max_epochs a Train request may ask for.")
+    graph_train_device: str = Field("cpu", description="torch device Train jobs run on (\"cuda\" on a GPU node); "
+                                    "the exported scorer is the same either way.")

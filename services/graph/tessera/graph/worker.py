@@ -146,7 +146,7 @@ class GraphWorker:
         config = TrainConfig(features=labels["features"], network=NetworkConfig(dim=int(labels["dim"])),
                              negatives=int(labels["negatives"]), max_epochs=max_epochs,
                              patience=int(labels["patience"]), validation_fraction=float(labels["validation_fraction"]),
-                             seed=int(labels["seed"]))
+                             seed=int(labels["seed"]), device=self.settings.graph_train_device)
         ctx.progress(0.02, f"{len(graph.edges)} hyperedges over {graph.n_nodes} nodes of {graph.n_types} type(s)")
         result = train(graph, config, extra_known=test.keys() if test is not None else None, progress=lambda r: (
             ctx.progress(0.05 + 0.85 * r.epoch / max_epochs, f"epoch {r.epoch}/{max_epochs}: loss {r.loss:.4f}, "
