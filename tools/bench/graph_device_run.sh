@@ -4,7 +4,8 @@
 # patience 5 still apply), then pooled by graph_pool.py. Run from the repository root; needs torch with CUDA, numpy,
 # scipy, scikit-learn, pandas, onnxruntime and grpcio (no dev stack, no hypernetx, no gensim).
 #
-#   OUT=/tmp/graph-gpu [PYTHON=python3] bash tools/bench/graph_device_run.sh DATA_DIR [BUDGET_S] [DEVICE]
+#   OUT=/tmp/graph-gpu [PYTHON=python3] [GRAPH_ARGS="--no-outsider-negatives"] \
+#     bash tools/bench/graph_device_run.sh DATA_DIR [BUDGET_S] [DEVICE]
 set -u
 data=${1:?folder holding MovieLens/ and drug/ (../shared/data/hypergraph)}
 budget=${2:-420}
@@ -20,7 +21,7 @@ extra=()
 for name in MovieLens drug; do
   for seed in 0 1 2; do
     "$py" tools/bench/graph.py --datasets "$name" --seeds 1 --first-seed "$seed" --device "$device" \
-      --max-train-seconds "$budget" --no-baselines --no-triton --no-lesmis --data-dir "$data" "${extra[@]}" \
+      --max-train-seconds "$budget" --no-baselines --no-triton --no-lesmis --data-dir "$data" "${extra[@]}" ${GRAPH_ARGS:-} \
       --json "$out/runs/${name}_$seed.json" > "$out/runs/${name}_$seed.log" 2>&1 &
   done
 done
