@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tessera.bids.event_columns import propose_columns
 from tessera.bids.eventlogs import (
     looks_like_log,
-    propose_columns,
     read_event_log,
     render_events_tsv,
     to_events_tsv,

@@ -17,7 +17,8 @@ from tessera.bids.convert import convert_all
 from tessera.bids.deidentify import deidentify
 from tessera.bids.dicom import infer_subjects_sessions, scan_tree
 from tessera.bids.edit import refresh_names
-from tessera.bids.eventlogs import propose_columns, read_event_log
+from tessera.bids.event_columns import propose_columns
+from tessera.bids.eventlogs import read_event_log
 from tessera.bids.infer import infer_series
 from tessera.bids.model import EventLogEntry, Finding, Level, Plan, SeriesEntry, SeriesPlan
 from tessera.bids.planner import assign_intended_for, assign_runs, flag_duplicates, map_event_logs
