@@ -289,3 +289,33 @@ def test_job_longer_than_session_timeout_keeps_the_member_in_its_group(
     assert calls == [long_job, after]
     assert consumer.stats.revocations == 0 and consumer.stats.assignments == 1
     assert consumer.error is None
+
+
+def test_api_only_replica_starts_no_consumer_and_the_consuming_replica_gets_the_events(
+    kafka_settings: TesseraSettings, tmp_path: Path, publisher: EventPublisher
+) -> None:
+    """TESSERA_KAFKA_CONSUME=false: the runtime registers its consumers but never joins the group."""
+    from tessera.core.runtime import ServiceRuntime
+
+    topic, group = _topic(), _unique("g")
+    seen: list[str] = []
+
+    def runtime(consume: bool, name: str) -> ServiceRuntime:
+        settings = kafka_settings.model_copy(update={
+            "kafka_consume": consume, "artifacts_uri": (tmp_path / name).as_uri(), "grpc_port": 0, "metrics_port": 0})
+        rt = ServiceRuntime(settings, configure_logs=False)
+        rt.consume(group, [topic], lambda event: seen.append(f"{name}:{event.get_id()}"))
+        return rt
+
+    api, worker = runtime(False, "api"), runtime(True, "worker")
+    assert api.start_consumers() == []
+    ids = [publisher.publish(topic, "tessera.test.hello", {"i": i}) for i in range(3)]
+    started = worker.start_consumers()
+    try:
+        assert started == worker.consumers
+        _wait_for(lambda: len(seen) == 3, "3 events handled by the consuming replica")
+    finally:
+        for consumer in started:
+            consumer.stop()
+    assert sorted(seen) == sorted(f"worker:{i}" for i in ids)
+    assert api.consumers[0].stats.handled == 0

@@ -59,6 +59,11 @@ spec:
             name: {{ include "tessera.componentName" (dict "root" $root "name" $svc.name) }}
       env:
         {{- include "tessera.secretEnv" $root | nindent 8 }}
+        {{- if and (eq .component "api") $svc.workers.enabled }}
+        # The KEDA-scaled workers consume this service's events; API replicas only serve calls.
+        - name: TESSERA_KAFKA_CONSUME
+          value: "false"
+        {{- end }}
         {{- with $svc.env }}
         {{- toYaml . | nindent 8 }}
         {{- end }}

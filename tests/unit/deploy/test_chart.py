@@ -100,6 +100,10 @@ def test_prod_autoscaling_keda_topics_and_triton() -> None:
         if f"tessera-{svc}-worker" not in by_kind(objs, "ScaledObject"):
             assert not CONSUMERS[svc], f"{svc} consumes events but has no KEDA worker"
             continue
+        # API replicas leave the events to the workers; the workers consume them.
+        assert env_of(container)["TESSERA_KAFKA_CONSUME"]["value"] == "false"
+        (worker,) = by_kind(objs, "Deployment")[f"tessera-{svc}-worker"]["spec"]["template"]["spec"]["containers"]
+        assert "TESSERA_KAFKA_CONSUME" not in env_of(worker)
         scaled = by_kind(objs, "ScaledObject")[f"tessera-{svc}-worker"]["spec"]
         assert scaled["scaleTargetRef"]["name"] == f"tessera-{svc}-worker"
         assert scaled["minReplicaCount"] == 0 and scaled["maxReplicaCount"] <= 6  # kafka.partitions

@@ -13,6 +13,7 @@ and event consumers, all stopped in the right order on shutdown::
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from functools import cached_property
 
@@ -27,6 +28,8 @@ from tessera.core.jobs.announce import kafka_announcer
 from tessera.core.logging import configure_logging
 from tessera.core.server import GrpcService, serve
 from tessera.core.settings import TesseraSettings
+
+log = logging.getLogger(__name__)
 
 
 class ServiceRuntime:
@@ -67,6 +70,14 @@ class ServiceRuntime:
         self.consumers.append(consumer)
         return consumer
 
+    def start_consumers(self) -> list[EventConsumer]:
+        """Start the registered consumers unless ``kafka_consume`` is off (an API-only replica); returns them."""
+        if not self.settings.kafka_consume:
+            log.info("event consumers not started (TESSERA_KAFKA_CONSUME=false)",
+                     extra={"groups": [c.group_id for c in self.consumers]})
+            return []
+        return [consumer.start() for consumer in self.consumers]
+
     def _shutdown(self) -> None:
         for consumer in self.consumers:
             consumer.stop()
@@ -80,7 +91,6 @@ class ServiceRuntime:
         """Resume interrupted jobs, start consumers, serve until SIGTERM, then stop in order:
         drain gRPC calls, stop consumers (committing what is done), interrupt jobs, flush events."""
         self.jobs.resume()
-        for consumer in self.consumers:
-            consumer.start()
+        self.start_consumers()
         self.service.on_shutdown(self._shutdown)
         await serve(self.service)

@@ -43,6 +43,8 @@ class TesseraSettings(BaseSettings):
     event_max_attempts: int = Field(3, ge=1, description="Handler attempts before an event goes to <topic>.dlq.")
     event_retry_backoff_s: float = Field(1.0, ge=0, description="Delay before the first retry; doubles each attempt.")
     kafka_topic_partitions: int = Field(3, ge=1, description="Partitions of topics created on start.")
+    kafka_consume: bool = Field(True, description="Start this process's event consumers; false for API-only replicas "
+                                "(they still publish events and run the jobs their calls start).")
 
     # Artifacts
     artifacts_uri: str = Field(
