@@ -145,3 +145,25 @@ def test_time_box_stops_after_the_first_epoch_and_bad_settings_name_the_field() 
     else:  # on a GPU machine: trains there and hands back a CPU model
         result = train(graph, TrainConfig(network=SMALL, max_epochs=2, device="cuda"))
         assert next(result.model.parameters()).device.type == "cpu"
+
+
+def test_repeated_hyperedges_train_as_often_as_listed_and_never_leak_into_validation() -> None:
+    from collections import Counter
+
+    from tessera.graph.training import split_edges
+
+    base = planted_typed(n_edges=60)
+    listed = [*base.edges, *base.edges[:10], *base.edges[:10]]  # the first ten listed three times
+    graph = base.with_edges(listed)
+    distinct, rows, val = split_edges(graph, TrainConfig(validation_fraction=0.2, seed=4))
+    assert len(distinct.edges) == 60 and len(val.edges) == 12
+    counts = Counter(tuple(int(v) for v in e) for e in rows)
+    first_ten = {tuple(int(v) for v in e) for e in base.edges[:10]}
+    held = val.keys()
+    assert not held & set(counts)  # a validation edge is never a training row, however often it is listed
+    assert all(counts[k] == 3 for k in first_ten - held) and len(first_ten - held) > 0
+    assert sum(counts.values()) == 48 + 2 * len(first_ten - held)
+    _, once, _ = split_edges(graph, TrainConfig(validation_fraction=0.2, seed=4, duplicates="once"))
+    assert len(once) == 48
+    with pytest.raises(InvalidArgument, match="duplicates"):
+        TrainConfig(duplicates="sometimes").validate()
