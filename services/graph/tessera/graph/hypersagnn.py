@@ -231,6 +231,11 @@ class HyperSAGNN(nn.Module):
         self.features = features
         self.scorer = SetScorer(config)
 
+    @property
+    def device(self) -> torch.device:
+        """Where the parameters are (inputs go there)."""
+        return next(self.parameters()).device
+
     def forward(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         mask = (ids != 0).float()
         x, recon = self.features(ids)

@@ -24,7 +24,7 @@ def node_scores(model: HyperSAGNN, sets: Sequence[np.ndarray], batch_size: int =
     """Per-member probability of each set (global ids), one array per set, in eval mode."""
     was = model.training
     model.eval()
-    device = next(model.parameters()).device
+    device = model.device
     out: list[np.ndarray] = []
     for start in range(0, len(sets), batch_size):
         chunk = sets[start: start + batch_size]

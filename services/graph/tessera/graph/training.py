@@ -18,7 +18,6 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 from sklearn.metrics import average_precision_score, roc_auc_score
-from torch import nn
 from torch.nn import functional as F
 
 from tessera.core.errors import InvalidArgument
@@ -123,17 +122,13 @@ def build_model(graph: Hypergraph, edges: Sequence[np.ndarray], config: TrainCon
     return model.to(config.device)
 
 
-def model_device(model: nn.Module) -> torch.device:
-    return next(model.parameters()).device
-
-
 @torch.no_grad()
 def predict(model: HyperSAGNN, sets: Sequence[np.ndarray], batch_size: int = 1024) -> np.ndarray:
     """Probability (n,) that each set (global ids) is a hyperedge, in eval mode."""
     was = model.training
     model.eval()
     scorer = TableScorer(model)  # eval-mode features once per node, not once per member of every set
-    device = model_device(model)
+    device = model.device
     out = np.empty(len(sets), dtype=np.float32)
     sizes = np.array([len(s) for s in sets])
     for idx in size_batches(sizes, batch_size):
