@@ -29,9 +29,10 @@ from .synthetic import planted_typed, planted_variable
 
 
 class Running:
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, **overrides: object):
         settings = load_settings(GraphSettings, artifacts_uri=root.as_uri(), grpc_host="127.0.0.1", grpc_port=0,
-                                 metrics_port=0, graph_infer_batch=7)  # 7: several inference calls per request
+                                 metrics_port=0, graph_infer_batch=7,  # 7: several inference calls per request
+                                 **overrides)
         self.runtime: ServiceRuntime = build(settings)
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
@@ -186,3 +187,19 @@ def test_training_on_duplicates_only_fails_the_job_with_a_message(svc: Running) 
     final = svc.finish(job)[-1]
     assert state_name(final.state) == "FAILED"
     assert final.error.code == "INVALID_ARGUMENT" and "distinct hyperedge" in final.error.message
+
+
+def test_train_jobs_run_on_the_configured_device_and_a_bad_one_fails_naming_it(
+        svc: Running, tmp_path: Path) -> None:
+    data = svc.put("data/v.csv", _long_csv())
+    final = svc.finish(svc.graph.Train(graph_pb2.GraphTrainRequest(data=data, model="v-cpu", max_epochs=1)))[-1]
+    assert state_name(final.state) == "SUCCEEDED", final.error.message
+    assert load_card(svc.runtime.store, "graph/models", "v-cpu").training["device"] == "cpu"  # the default
+    bad = Running(tmp_path, graph_train_device="no-such-device")
+    try:
+        data = bad.put("data/v.csv", _long_csv())
+        final = bad.finish(bad.graph.Train(graph_pb2.GraphTrainRequest(data=data, model="v", max_epochs=1)))[-1]
+    finally:
+        bad.stop()
+    assert state_name(final.state) == "FAILED"
+    assert final.error.code == "INVALID_ARGUMENT" and "no-such-device" in final.error.message
