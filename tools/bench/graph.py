@@ -157,6 +157,8 @@ class Options:
     data_dir: Path = DATA
     validation_fraction: float = 0.0  # > 0: overrides every dataset's validation share of the training edges
     outsider_negatives: bool = True  # also train on (hyperedge + foreign node) negatives; the reference does not
+    features: str = "autoencoder"  # "walk": node2vec features (the paper's Hyper-SAGNN-W)
+    reference_feature: str = "adj"  # the reference's --feature: adj (autoencoder) or walk
 
 
 def lesmis_run(seeds: list[int], quick: bool,
@@ -208,6 +210,7 @@ def run(opts: Options) -> None:
             config = TrainConfig(network=net, max_epochs=epochs[name], patience=patience[name],
                                  max_batches_per_epoch=caps[name], validation_fraction=val_fraction[name],
                                  outsider_negatives=opts.outsider_negatives, seed=seed, device=opts.device,
+                                 features=opts.features,
                                  max_seconds=opts.max_train_seconds)
             result = train(train_g, config, extra_known=test.keys())
             negatives = test_negatives(train_g, test, seed)
@@ -253,14 +256,14 @@ def run(opts: Options) -> None:
     references: list[ReferenceRun] = []
     if opts.reference_dir is not None:
         references = reference_runs(opts.reference_dir, opts.reference_python or sys.executable, opts.reference_epochs,
-                                    opts.reference_data, opts.reference_runs)
+                                    opts.reference_data, opts.reference_runs, opts.reference_feature)
 
     if opts.json_path is not None:  # per-seed figures, for pooling runs of single seeds made in parallel
         opts.json_path.write_text(json.dumps({"device": opts.device, "seeds": seeds, "results": per_dataset}, indent=1))
     lesmis = lesmis_run(seeds, quick, net) if opts.lesmis else None
 
     where = "CPU, one thread" if opts.device == "cpu" else f"training on {opts.device}"
-    print(f"\nHyper-SAGNN (autoencoder features), {'reduced (--quick)' if quick else 'full'} run, "
+    print(f"\nHyper-SAGNN ({opts.features} features), {'reduced (--quick)' if quick else 'full'} run, "
           f"{len(seeds)} seed(s) {seeds} (mean ± std over seeds), {where}")
     print("Data: GPS / MovieLens / drug from ../shared/data/hypergraph (authors' splits); Les Misérables scenes "
           "from HyperNetX. Paper figures: Zhang, Zou, Ma (ICLR 2020) Table 2: the DHNE AUCs agree with DHNE's "
@@ -333,6 +336,10 @@ def main() -> None:
                         help="share of the training edges held out for epoch selection (default 0.1; 0.01 quick)")
     parser.add_argument("--outsider-negatives", action=argparse.BooleanOptionalAction, default=True,
                         help="also train on hyperedge + foreign node sets as negatives (default on)")
+    parser.add_argument("--features", choices=("autoencoder", "walk"), default="autoencoder",
+                        help="node features of ours: autoencoder (Hyper-SAGNN-E) or node2vec walks (-W)")
+    parser.add_argument("--reference-feature", choices=("adj", "walk"), default="adj",
+                        help="the reference's --feature (adj: its autoencoder)")
     args = parser.parse_args()
     if args.quick or args.device == "cpu":
         torch.set_num_threads(1)
@@ -341,7 +348,8 @@ def main() -> None:
     run(Options(args.quick, tuple(args.datasets.split(",")), use_triton, args.reference_dir, args.reference_python,
                 ref_epochs, tuple(args.reference_data.split(",")), args.reference_runs, args.seeds, args.max_epochs,
                 args.baselines, args.device, args.max_train_seconds, args.first_seed, args.lesmis, args.json,
-                args.data_dir, args.validation_fraction, args.outsider_negatives))
+                args.data_dir, args.validation_fraction, args.outsider_negatives, args.features,
+                args.reference_feature))
 
 
 if __name__ == "__main__":

@@ -1,11 +1,11 @@
 """The authors' Hyper-SAGNN as a reference for tools/bench/graph.py (its ``--reference-dir`` option).
 
-Runs ``Code/main_torch.py --data D --feature adj`` of a checkout of ma-compbio/Hyper-SAGNN as a subprocess, under the
-project's interpreter or another (``--reference-python``; it needs tqdm, see the graph service's README), with a
-``sitecustomize`` shim on its ``PYTHONPATH`` that restores what today's numpy / torch removed and caps
-its process pool; parses the per-epoch lines it prints (train seconds, then seconds and AUC / AUPR of its evaluation
-pass over the *test* edges); checks that its ``data/D`` files are byte-identical to ours; and prints its table beside
-our seconds per epoch. The reference's files are never modified.
+Runs ``Code/main_torch.py --data D --feature adj`` (or ``walk``) of a checkout of ma-compbio/Hyper-SAGNN as a
+subprocess, under the project's interpreter or another (``--reference-python``; it needs tqdm, see the graph
+service's README), with a ``sitecustomize`` shim on its ``PYTHONPATH`` that restores what today's numpy / torch /
+gensim removed and caps its process pool; parses the per-epoch lines it prints (train seconds, then seconds and AUC
+/ AUPR of its evaluation pass over the *test* edges); checks that its ``data/D`` files are byte-identical to ours;
+and prints its table beside our seconds per epoch. The reference's files are never modified.
 """
 
 from __future__ import annotations
@@ -71,6 +71,24 @@ def _pool_init_capped(self, max_workers=None, *args, **kwargs):
 
 
 _futures.ProcessPoolExecutor.__init__ = _pool_init_capped
+
+# gensim 4 renamed Word2Vec's size / iter (its --feature walk) to vector_size / epochs.
+try:
+    import gensim.models as _gensim_models
+except ImportError:  # --feature adj never trains word2vec
+    _gensim_models = None
+if _gensim_models is not None:
+    _Word2Vec = _gensim_models.Word2Vec
+
+    class _Word2VecOldNames(_Word2Vec):
+        def __init__(self, sentences=None, size=None, iter=None, **kwargs):
+            if size is not None:
+                kwargs["vector_size"] = size
+            if iter is not None:
+                kwargs["epochs"] = iter
+            super().__init__(sentences, **kwargs)
+
+    _gensim_models.Word2Vec = _Word2VecOldNames
 """
 _EPOCH_LINE = re.compile(r"\((Training|Validation-hyper)\).*auc:\s*([0-9.]+),\s*aupr:\s*([0-9.]+),"
                          r".*elapse:\s*([0-9.]+)\s*s")
@@ -81,6 +99,7 @@ class ReferenceRun:
     """What the authors' ``main_torch.py`` printed, one entry per epoch."""
 
     data: str
+    feature: str  # its --feature: adj (autoencoder, Hyper-SAGNN-E) or walk (Hyper-SAGNN-W)
     train_s: list[float]  # seconds of each epoch's training pass
     val_s: list[float]  # seconds of each epoch's "validation" pass, which the script runs on the *test* edges
     test_auc: list[float]  # AUC / AUPR of that pass: test positives (floor(n / 96) batches of 96) + 5 negatives each
@@ -98,14 +117,17 @@ class ReferenceRun:
 
 
 def reference_run(reference_dir: Path, python: str, epochs: int, data: str = "GPS",
-                  timeout_s: float = 3600.0) -> ReferenceRun:
-    """Run ``Code/main_torch.py --data DATA --feature adj``; stop it after ``epochs`` epochs (it trains 300).
+                  timeout_s: float = 3600.0, feature: str = "adj") -> ReferenceRun:
+    """Run ``Code/main_torch.py --data DATA --feature FEATURE``; stop it after ``epochs`` epochs (it trains 300).
 
     The script has no epoch option, so it is terminated once ``epochs`` evaluation lines were read (or it exits on
     its own after 300). It reads ``../data/DATA`` and writes checkpoints, walks and embeddings into ``reference_dir``.
     Its evaluation pass, every epoch, scores the test edges with fresh negatives (numpy's unseeded global RNG);
-    that is the only held-out figure it prints.
+    that is the only held-out figure it prints. With ``walk`` its word2vec vectors are cached in
+    ``reference_dir/DATA_wv_64_.npy`` and a later run would load them without the standardisation the first run
+    applied, so that cache is removed first: every run is a first run.
     """
+    (reference_dir / f"{data}_wv_64_.npy").unlink(missing_ok=True)
     code = reference_dir / "Code"
     if not (code / "main_torch.py").is_file():
         raise SystemExit(f"--reference-dir: {code / 'main_torch.py'} not found")
@@ -119,7 +141,7 @@ def reference_run(reference_dir: Path, python: str, epochs: int, data: str = "GP
                "MKL_NUM_THREADS": os.environ.get("MKL_NUM_THREADS", "1")}
         start = time.perf_counter()
         # tqdm bars go to stderr; only stdout carries the per-epoch lines
-        with subprocess.Popen([python, "-u", "main_torch.py", "--data", data, "--feature", "adj"], cwd=code, env=env,
+        with subprocess.Popen([python, "-u", "main_torch.py", "--data", data, "--feature", feature], cwd=code, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as proc:
             assert proc.stdout is not None
             try:
@@ -138,17 +160,17 @@ def reference_run(reference_dir: Path, python: str, epochs: int, data: str = "GP
                 proc.terminate()
     if not val_s:
         raise SystemExit(f"reference printed no epoch (exit {proc.returncode}); run "
-                         f"{python} main_torch.py --data {data} --feature adj in {code} to see why")
-    return ReferenceRun(data, train_s, val_s, auc, aupr, wall)
+                         f"{python} main_torch.py --data {data} --feature {feature} in {code} to see why")
+    return ReferenceRun(data, feature, train_s, val_s, auc, aupr, wall)
 
 
 def reference_runs(reference_dir: Path, python: str, epochs: int, datasets: tuple[str, ...],
-                   runs: int) -> list[ReferenceRun]:
+                   runs: int, feature: str = "adj") -> list[ReferenceRun]:
     """:func:`reference_run` ``runs`` times on each of ``datasets`` (the script sets no seed), in that order."""
     references: list[ReferenceRun] = []
     for data in datasets:
         for _ in range(runs):
-            references.append(reference_run(reference_dir, python, epochs, data))
+            references.append(reference_run(reference_dir, python, epochs, data, feature=feature))
             print(f"[done] reference {data}", file=sys.stderr, flush=True)
     return references
 
@@ -187,8 +209,9 @@ def print_reference(runs: list[ReferenceRun], reference_dir: Path, datasets: tup
     trained, per dataset.
     """
     same = {d: same_files(reference_dir, d, ours_data) for d in datasets}
-    print("\nReference = ma-compbio/Hyper-SAGNN Code/main_torch.py --feature adj (unseeded; CPU, one thread); its "
-          f"data/ files byte-identical to ours: {', '.join(f'{d} {v}' for d, v in same.items())}. "
+    features = ", ".join(dict.fromkeys(r.feature for r in runs))
+    print(f"\nReference = ma-compbio/Hyper-SAGNN Code/main_torch.py --feature {features} (unseeded; CPU, one "
+          f"thread); its data/ files byte-identical to ours: {', '.join(f'{d} {v}' for d, v in same.items())}. "
           "Its only held-out figure is its per-epoch pass over the test edges (floor(n / 96) "
           "batches of 96 positives + 5 fresh negatives each, 90 % one-node swaps); the script keeps the epoch of "
           "highest *test* AUC, so that column is selected on the test edges (optimistic), the last-epoch column "

@@ -7,10 +7,11 @@ import io
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
 from tessera.core.errors import InvalidArgument
 from tessera.graph.batching import pad_sets, size_batches
-from tessera.graph.features import cooccurrence_rows, random_walk_embeddings
+from tessera.graph.features import cooccurrence_rows, random_walk_embeddings, random_walks
 from tessera.graph.hypergraph import Hypergraph
 from tessera.graph.loaders import load_benchmark, load_lesmis, load_npz, load_table
 from tessera.graph.negatives import NegativeSampler, add_outsiders
@@ -123,3 +124,32 @@ def test_features_shapes():
     assert all(0 < r.max() <= 1.0 for r in rows)
     vectors = random_walk_embeddings(g, dim=8, walks_per_node=2, length=10, window=3)
     assert vectors.shape == (36, 8) and np.allclose(vectors.mean(0), 0, atol=1e-4)
+
+
+def node2vec_law(adj: np.ndarray, prev: int, cur: int, p: float, q: float) -> np.ndarray:
+    """Exact node2vec next-step probabilities from ``cur`` having come from ``prev`` (Grover & Leskovec)."""
+    bias = np.where(adj[prev] > 0, 1.0, 1.0 / q)
+    bias[prev] = 1.0 / p
+    w = adj[cur] * bias
+    return w / w.sum()
+
+
+def test_random_walks_follow_the_node2vec_transition_law():
+    rng = np.random.default_rng(3)
+    dense = np.triu(rng.integers(1, 4, (7, 7)) * (rng.random((7, 7)) < 0.6), 1).astype(float)
+    dense = dense + dense.T
+    dense[0, 1] = dense[1, 0] = 2.0  # the pair whose transitions are counted below
+    dense[0, 2] = dense[2, 0] = 1.0  # 1's neighbours: 0 (back, 1/p), 2 (common neighbour, 1), 4 (away, 1/q)
+    p, q = 2.0, 0.25
+    walks = random_walks(sp.csr_matrix(dense), walks_per_node=4000, length=6, p=p, q=q, seed=0)
+    counts = np.zeros(7)
+    for walk in walks:
+        for a, b, c in zip(walk[:-2], walk[1:-1], walk[2:], strict=True):
+            if (int(a), int(b)) == (0, 1):
+                counts[int(c)] += 1
+    assert counts.sum() > 2000
+    expected = node2vec_law(dense, 0, 1, p, q)
+    assert np.abs(counts / counts.sum() - expected).max() < 0.03, (counts / counts.sum(), expected)
+    assert all(len(w) == 6 for w in walks)  # every node has a neighbour: no walk stops early
+    lengths = {len(w) for w in random_walks(sp.csr_matrix(np.zeros((3, 3))), 1, 5, p, q, 0)}
+    assert lengths == {1}  # isolated nodes: the walk is the start node alone

@@ -12,7 +12,7 @@ from tessera.graph.export import check_export, export_scorer
 from tessera.graph.hypersagnn import NetworkConfig
 from tessera.graph.negatives import NegativeSampler
 from tessera.graph.outsiders import outsider_accuracy
-from tessera.graph.training import TrainConfig, auc_aupr, train
+from tessera.graph.training import TrainConfig, auc_aupr, build_model, make_optimizer, train
 from tests.unit.graph.synthetic import planted_typed, planted_variable
 
 SMALL = NetworkConfig(dim=16, heads=2, head_dim=8)
@@ -167,3 +167,15 @@ def test_repeated_hyperedges_train_as_often_as_listed_and_never_leak_into_valida
     assert len(once) == 48
     with pytest.raises(InvalidArgument, match="duplicates"):
         TrainConfig(duplicates="sometimes").validate()
+
+
+def test_optimizer_follows_the_reference_per_feature_kind_unless_named() -> None:
+    graph = planted_typed(n_per_type=8, n_edges=30)
+    auto_walk = TrainConfig(features="walk", network=SMALL, walks_per_node=1, walk_length=4, walk_window=2)
+    model = build_model(graph, graph.edges, auto_walk)
+    assert isinstance(make_optimizer(model, auto_walk), torch.optim.RMSprop)  # main_torch.py: RMSprop for walks
+    assert isinstance(make_optimizer(model, TrainConfig(features="walk", optimizer="adam")), torch.optim.Adam)
+    ae = TrainConfig(network=SMALL)
+    assert isinstance(make_optimizer(build_model(graph, graph.edges, ae), ae), torch.optim.Adam)
+    with pytest.raises(InvalidArgument, match="optimizer"):
+        TrainConfig(optimizer="sgd").validate()

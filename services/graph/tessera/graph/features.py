@@ -50,37 +50,58 @@ def cooccurrence_rows(graph: Hypergraph, edges: Sequence[np.ndarray] | None = No
     return out
 
 
-def _walk(adj: sp.csr_matrix, start: int, length: int, p: float, q: float, rng: np.random.Generator) -> list[int]:
-    """One node2vec walk from ``start``: next-step weights are w/p back to the previous node, w to its
-    neighbours, w/q further away."""
-    walk = [start]
-    prev = -1
-    cur = start
-    for _ in range(length - 1):
-        lo, hi = adj.indptr[cur], adj.indptr[cur + 1]
-        if lo == hi:
-            break
-        nbrs, weights = adj.indices[lo:hi], adj.data[lo:hi].astype(np.float64)
-        if prev >= 0:
-            prev_nbrs = adj.indices[adj.indptr[prev]: adj.indptr[prev + 1]]
-            bias = np.where(np.isin(nbrs, prev_nbrs, assume_unique=True), 1.0, 1.0 / q)
-            bias[nbrs == prev] = 1.0 / p
-            weights = weights * bias
-        nxt = int(nbrs[np.searchsorted(np.cumsum(weights), rng.random() * weights.sum(), side="right")
-                       .clip(max=len(nbrs) - 1)])
-        prev, cur = cur, nxt
-        walk.append(cur)
-    return walk
+def _second_order_step(adj: sp.csr_matrix, keys: np.ndarray, cur: np.ndarray, prev: np.ndarray, p: float,
+                       q: float, rng: np.random.Generator) -> np.ndarray:
+    """Next node of every walker (rejection sampling, as KnightKing / PecanPy do): a neighbour of ``cur`` drawn with
+    probability proportional to its edge weight is kept with probability bias / max bias, bias being 1/p back to
+    ``prev``, 1 for a common neighbour of ``prev`` and 1/q further away (1 for first steps, ``prev`` = -1). That
+    is node2vec's transition law, w * bias normalised over the neighbours, for all walkers at once."""
+    nxt = np.empty_like(cur)
+    todo = np.arange(len(cur))
+    bias_max = max(1.0, 1.0 / p, 1.0 / q)
+    cumulative = np.cumsum(adj.data, dtype=np.float64)
+    while len(todo):
+        c, b = cur[todo], prev[todo]
+        lo, hi = adj.indptr[c], adj.indptr[c + 1]
+        before = np.where(lo > 0, cumulative[np.maximum(lo - 1, 0)], 0.0)
+        target = before + rng.random(len(todo)) * (cumulative[hi - 1] - before)
+        pick = np.clip(np.searchsorted(cumulative, target, side="right"), lo, hi - 1)
+        cand = adj.indices[pick]
+        first = b < 0
+        key = b.astype(np.int64) * adj.shape[0] + cand
+        found = np.searchsorted(keys, key)
+        linked = (found < len(keys)) & (keys[np.minimum(found, len(keys) - 1)] == key)
+        bias = np.where(first, 1.0, np.where(cand == b, 1.0 / p, np.where(linked, 1.0, 1.0 / q)))
+        accept = rng.random(len(todo)) * bias_max < bias
+        nxt[todo[accept]] = cand[accept]
+        todo = todo[~accept]
+    return nxt
 
 
 def random_walks(adj: sp.csr_matrix, walks_per_node: int, length: int, p: float, q: float,
                  seed: int) -> list[list[str]]:
-    """``walks_per_node`` walks of up to ``length`` nodes from every node, as token lists for Word2Vec."""
+    """``walks_per_node`` node2vec walks of up to ``length`` nodes from every node (p: return, q: in-out), as
+    token lists for Word2Vec. A walk stops early at a node without neighbours. All walkers advance together."""
     rng = np.random.default_rng(seed)
-    walks = []
+    adj = sp.csr_matrix(adj, dtype=np.float64)
+    adj.sort_indices()
+    rows = np.repeat(np.arange(adj.shape[0], dtype=np.int64), np.diff(adj.indptr))
+    keys = rows * adj.shape[0] + adj.indices  # sorted: row-major with sorted columns
+    degree = np.diff(adj.indptr)
+    walks: list[list[str]] = []
     for _ in range(walks_per_node):
-        for start in rng.permutation(adj.shape[0]):
-            walks.append([str(v) for v in _walk(adj, int(start), length, p, q, rng)])
+        starts = rng.permutation(adj.shape[0])
+        steps = np.full((len(starts), length), -1, dtype=np.int64)
+        steps[:, 0] = starts
+        alive = np.flatnonzero(degree[starts] > 0)
+        prev = np.full(len(starts), -1, dtype=np.int64)
+        for t in range(1, length):
+            if not len(alive):
+                break
+            steps[alive, t] = _second_order_step(adj, keys, steps[alive, t - 1], prev[alive], p, q, rng)
+            prev[alive] = steps[alive, t - 1]
+            alive = alive[degree[steps[alive, t]] > 0]
+        walks.extend([str(v) for v in row[row >= 0]] for row in steps)
     return walks
 
 

@@ -29,6 +29,7 @@ from tessera.graph.negatives import NegativeSampler, add_outsiders
 
 FEATURES = ("autoencoder", "walk")
 DUPLICATES = ("repeat", "once")
+OPTIMIZERS = ("auto", "adam", "rmsprop")
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,8 @@ class TrainConfig:
     same_type_ratio: float = 0.9
     batch_size: int = 96
     learning_rate: float = 1e-3
+    # "auto": Adam for autoencoder features, RMSprop for walk features, as the reference's main_torch.py
+    optimizer: str = "auto"
     recon_weight: float = 0.01
     max_epochs: int = 30
     patience: int = 5
@@ -65,6 +68,8 @@ class TrainConfig:
             raise InvalidArgument.field("features", f"{self.features!r} is not one of {FEATURES}")
         if self.negatives < 1 or self.batch_size < 1 or self.max_epochs < 1:
             raise InvalidArgument.field("negatives", "negatives, batch_size and max_epochs must be >= 1")
+        if self.optimizer not in OPTIMIZERS:
+            raise InvalidArgument.field("optimizer", f"{self.optimizer!r} is not one of {OPTIMIZERS}")
         if self.duplicates not in DUPLICATES:
             raise InvalidArgument.field("duplicates", f"{self.duplicates!r} is not one of {DUPLICATES}")
         if not 0.0 <= self.same_type_ratio <= 1.0:
@@ -120,6 +125,16 @@ def build_model(graph: Hypergraph, edges: Sequence[np.ndarray], config: TrainCon
     if torch.device(config.device).type != "cpu" and isinstance(features, AutoencoderFeatures):
         features.densify()  # row gathers on the device instead of scipy densification on the host per batch
     return model.to(config.device)
+
+
+def make_optimizer(model: HyperSAGNN, config: TrainConfig) -> torch.optim.Optimizer:
+    """Adam or RMSprop over every parameter (walk embeddings included: they are fine-tuned, as the reference's)."""
+    name = config.optimizer
+    if name == "auto":
+        name = "adam" if config.features == "autoencoder" else "rmsprop"
+    if name == "adam":
+        return torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+    return torch.optim.RMSprop(model.parameters(), lr=config.learning_rate)
 
 
 @torch.no_grad()
@@ -197,7 +212,7 @@ def train(graph: Hypergraph, config: TrainConfig | None = None, progress: Progre
     sampler = NegativeSampler(graph, known, config.negatives, config.same_type_ratio)
     val_neg = sampler.sample(val.edges, np.random.default_rng(config.seed + 1))
     model = build_model(graph, fit_edges, config)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+    optimizer = make_optimizer(model, config)
     history: list[EpochReport] = []
     best: tuple[float, float, int, dict[str, torch.Tensor]] | None = None
     device = torch.device(config.device)
