@@ -4,7 +4,8 @@ Data: GPS, MovieLens and drug from ``../shared/data/hypergraph/`` beside the rep
 test edges are positives, negatives drawn as in the paper: 5 per positive, one node swapped within its
 type 90 % of the time, never a known hyperedge); Les Misérables scenes bundled with HyperNetX (80
 characters, variable-size scenes, 20 % of scenes held out). Validation: 10 % of the training edges
-(epoch selection); test edges are never used for selection.
+(epoch selection); test edges are never used for selection. ``--features walk`` trains ours on node2vec walk
+features (the paper's Hyper-SAGNN-W) instead of the autoencoder (-E).
 
 Baselines on the same splits and test negatives (tools/bench/graph_baselines.py): node2vec-style random-walk
 embeddings of the training clique expansion, the set represented by the mean and the elementwise min of its members,
@@ -16,7 +17,8 @@ onnxruntime and through Triton (the dev stack's moto S3 + tritonserver, the mode
 repository and loaded explicitly, as the service does), batches of the service's 64 sets.
 
 Reference (``--reference-dir``, tools/bench/graph_reference.py): the authors' ``Code/main_torch.py``
-(ma-compbio/Hyper-SAGNN) run as a subprocess on the same files with its autoencoder features (``--feature adj``), for
+(ma-compbio/Hyper-SAGNN) run as a subprocess on the same files with its autoencoder features (``--feature adj``;
+``--reference-feature walk`` for its Hyper-SAGNN-W), for
 its own 300 epochs in a full run (2 with ``--quick``, timing only); its per-epoch test AUC/AUPR (the only held-out
 figure it prints; it keeps the epoch of highest test AUC) and seconds are shown beside ours. It runs under this
 interpreter (numpy 2 through the shim in graph_reference.py, tqdm); ``--reference-python`` names another.
