@@ -203,3 +203,18 @@ def test_train_jobs_run_on_the_configured_device_and_a_bad_one_fails_naming_it(
         bad.stop()
     assert state_name(final.state) == "FAILED"
     assert final.error.code == "INVALID_ARGUMENT" and "no-such-device" in final.error.message
+
+
+def test_walk_feature_job_publishes_fine_tuned_walk_vectors_and_a_working_scorer(svc: Running) -> None:
+    data = svc.put("data/walk.csv", _long_csv())
+    final = svc.finish(svc.graph.Train(graph_pb2.GraphTrainRequest(data=data, model="walky", features="walk",
+                                                                   max_epochs=2, dim=8, seed=2)))[-1]
+    assert state_name(final.state) == "SUCCEEDED", final.error.message
+    card = load_card(svc.runtime.store, "graph/models", "walky")
+    assert card.features == "walk" and card.training["optimizer"] == "auto"  # auto: RMSprop for walk vectors
+    table = load_embeddings(svc.runtime.store, "graph/models", card)
+    assert table.shape == (40, 8) and np.isfinite(table).all() and table.std() > 0.1
+    request = graph_pb2.PredictHyperedgesRequest(model="walky", sets=[
+        graph_pb2.NodeSet(nodes=[graph_pb2.NodeRef(name=n) for n in ("c0", "c1", "c2")])])
+    reply = svc.graph.Predict(request, timeout=60)
+    assert len(reply.scores) == 1 and 0.0 <= reply.scores[0] <= 1.0
