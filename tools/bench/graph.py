@@ -49,7 +49,7 @@ from tessera.graph.hypersagnn import HyperSAGNN, NetworkConfig
 from tessera.graph.loaders import load_benchmark, load_lesmis
 from tessera.graph.negatives import NegativeSampler
 from tessera.graph.outsiders import outsider_accuracy
-from tessera.graph.training import TrainConfig, auc_aupr, train
+from tessera.graph.training import FEATURES, TrainConfig, auc_aupr, train
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "hypergraph"
 # Hyper-SAGNN paper (Zhang, Zou, Ma, ICLR 2020, arXiv:1911.02613) Table 2 (AUC, AUPR). Checked with the search tool
@@ -338,7 +338,7 @@ def main() -> None:
                         help="share of the training edges held out for epoch selection (default 0.1; 0.01 quick)")
     parser.add_argument("--outsider-negatives", action=argparse.BooleanOptionalAction, default=True,
                         help="also train on hyperedge + foreign node sets as negatives (default on)")
-    parser.add_argument("--features", choices=("autoencoder", "walk"), default="autoencoder",
+    parser.add_argument("--features", choices=FEATURES, default="autoencoder",
                         help="node features of ours: autoencoder (Hyper-SAGNN-E) or node2vec walks (-W)")
     parser.add_argument("--reference-feature", choices=("adj", "walk"), default="adj",
                         help="the reference's --feature (adj: its autoencoder)")

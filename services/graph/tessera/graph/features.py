@@ -50,16 +50,16 @@ def cooccurrence_rows(graph: Hypergraph, edges: Sequence[np.ndarray] | None = No
     return out
 
 
-def _second_order_step(adj: sp.csr_matrix, keys: np.ndarray, cur: np.ndarray, prev: np.ndarray, p: float,
-                       q: float, rng: np.random.Generator) -> np.ndarray:
+def _second_order_step(adj: sp.csr_matrix, cumulative: np.ndarray, keys: np.ndarray, cur: np.ndarray,
+                       prev: np.ndarray, p: float, q: float, rng: np.random.Generator) -> np.ndarray:
     """Next node of every walker (rejection sampling, as KnightKing / PecanPy do): a neighbour of ``cur`` drawn with
     probability proportional to its edge weight is kept with probability bias / max bias, bias being 1/p back to
     ``prev``, 1 for a common neighbour of ``prev`` and 1/q further away (1 for first steps, ``prev`` = -1). That
-    is node2vec's transition law, w * bias normalised over the neighbours, for all walkers at once."""
+    is node2vec's transition law, w * bias normalised over the neighbours, for all walkers at once.
+    ``cumulative``: running sum of ``adj.data``; ``keys``: ``row * n + column`` of every stored entry (sorted)."""
     nxt = np.empty_like(cur)
     todo = np.arange(len(cur))
     bias_max = max(1.0, 1.0 / p, 1.0 / q)
-    cumulative = np.cumsum(adj.data, dtype=np.float64)
     while len(todo):
         c, b = cur[todo], prev[todo]
         lo, hi = adj.indptr[c], adj.indptr[c + 1]
@@ -87,6 +87,7 @@ def random_walks(adj: sp.csr_matrix, walks_per_node: int, length: int, p: float,
     adj.sort_indices()
     rows = np.repeat(np.arange(adj.shape[0], dtype=np.int64), np.diff(adj.indptr))
     keys = rows * adj.shape[0] + adj.indices  # sorted: row-major with sorted columns
+    cumulative = np.cumsum(adj.data, dtype=np.float64)
     degree = np.diff(adj.indptr)
     walks: list[list[str]] = []
     for _ in range(walks_per_node):
@@ -98,7 +99,7 @@ def random_walks(adj: sp.csr_matrix, walks_per_node: int, length: int, p: float,
         for t in range(1, length):
             if not len(alive):
                 break
-            steps[alive, t] = _second_order_step(adj, keys, steps[alive, t - 1], prev[alive], p, q, rng)
+            steps[alive, t] = _second_order_step(adj, cumulative, keys, steps[alive, t - 1], prev[alive], p, q, rng)
             prev[alive] = steps[alive, t - 1]
             alive = alive[degree[steps[alive, t]] > 0]
         walks.extend([str(v) for v in row[row >= 0]] for row in steps)
