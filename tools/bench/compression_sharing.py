@@ -169,7 +169,8 @@ def mean_accuracy(outcomes: Sequence[Outcome]) -> float:
     return sum(float(o.test_hits.double().mean()) for o in outcomes) / len(outcomes)
 
 
-def print_sharing_table(points: Sequence[Point], base_hits: torch.Tensor, base_validation: float) -> None:
+def print_sharing_table(points: Sequence[Point], base_hits: torch.Tensor, base_validation: float,
+                        tensors: int = 11) -> None:
     """Side by side at equal counts: accuracy (mean over seeds), unique values, bits/w, PWF minus each k-means."""
     print()
     seeds = len({o.seed for point in points for o in point.outcomes})
@@ -199,7 +200,8 @@ def print_sharing_table(points: Sequence[Point], base_hits: torch.Tensor, base_v
             print(f"{label:<28}{method:<26}{unique:>7}{bits:>7.2f}{100 * validation:>7.2f}{100 * accuracy:>8.2f}"
                   f"{drop:>8.2f}   {versus:<40}")
     print("unique: distinct Conv/Linear weight+bias values over the whole network (per seed); 'per-tensor split' "
-          "shares that count among the 11 tensors, 'per-tensor each' gives every tensor that many (Deep "
+          f"shares that count among the {tensors} tensors (run only when there are at least as many values), "
+          "'per-tensor each' gives every tensor that many (Deep "
           "Compression's per-layer codebooks), so its network-wide count is larger. k-means fine-tunes its "
           "centroids on as many images as PWF retrains on.")
 
@@ -295,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     for seed in seeds:
         for point, (label, preset) in zip(points, targets, strict=True):
             point.outcomes += run_point(setup, label, preset, seed, None, args.global_only)
-        print_sharing_table(points, base_hits, base_validation)
+        print_sharing_table(points, base_hits, base_validation, len(shared_tensors(setup.dense)))
         print()
         print_verdict(points)
     print(f"total {time.perf_counter() - started:.0f} s")
