@@ -1,4 +1,4 @@
-"""Baselines of tools/bench/graph.py, on the same splits and test negatives as our Hyper-SAGNN.
+"""Baselines of tools/bench/hypergraph.py, on the same splits and test negatives as our Hyper-SAGNN.
 
 - :func:`baseline`: node2vec-style random-walk embeddings of the training clique expansion, a set represented by the
   mean and the elementwise min of its members' vectors, logistic regression against sampled negatives.

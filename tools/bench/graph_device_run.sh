@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Full-data MovieLens and drug runs of tools/bench/graph.py on a GPU machine: one process per (dataset, seed), all at
+# Full-data MovieLens and drug runs of tools/bench/hypergraph.py on a GPU machine: one process per (dataset, seed), all at
 # once, each training on the GPU for at most BUDGET seconds (no new epoch after it; the bench's 30-epoch cap and
 # patience 5 still apply), then pooled by graph_pool.py. Run from the repository root; needs torch with CUDA, numpy,
 # scipy, scikit-learn, pandas, onnxruntime and grpcio (no dev stack, no hypernetx, no gensim).
@@ -20,7 +20,7 @@ extra=()
 [ "$device" = cpu ] && extra=(--quick)  # a plumbing check on a CPU machine: capped epochs
 for name in MovieLens drug; do
   for seed in 0 1 2; do
-    "$py" tools/bench/graph.py --datasets "$name" --seeds 1 --first-seed "$seed" --device "$device" \
+    "$py" tools/bench/hypergraph.py --datasets "$name" --seeds 1 --first-seed "$seed" --device "$device" \
       --max-train-seconds "$budget" --no-baselines --no-triton --no-lesmis --data-dir "$data" "${extra[@]}" ${GRAPH_ARGS:-} \
       --json "$out/runs/${name}_$seed.json" > "$out/runs/${name}_$seed.log" 2>&1 &
   done

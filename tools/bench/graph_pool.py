@@ -1,4 +1,4 @@
-"""Pool the per-seed JSON files of several ``graph.py --json`` runs into the bench's tables (mean ± std over seeds).
+"""Pool the per-seed JSON files of ``hypergraph.py --json`` runs into the bench's tables (mean ± std over seeds).
 
 For runs made one seed per process (``--seeds 1 --first-seed K``), e.g. in parallel on a lent GPU machine
 (tools/bench/graph_device_run.sh): each file holds ``{"device", "seeds", "results": {dataset: {figure: [...]}}}``.
@@ -12,8 +12,8 @@ import argparse
 import json
 from pathlib import Path
 
-from graph import PAPER
 from graph_reference import fmt
+from hypergraph import PAPER
 
 
 def pool(paths: list[Path]) -> tuple[dict[str, dict[str, list[float]]], dict[str, list[int]], set[str]]:
@@ -37,7 +37,7 @@ def main() -> None:
     args = parser.parse_args()
     pooled, seeds, devices = pool(args.files)
     print(f"Pooled {len(args.files)} run(s), training device(s): {', '.join(sorted(devices))}; mean ± std over seeds. "
-          "Paper Hyper-SAGNN figures unverified (*), DHNE AUC checked (see graph.py).")
+          "Paper Hyper-SAGNN figures unverified (*), DHNE AUC checked (see hypergraph.py).")
     print("\n| data | seeds | ours AUC / AUPR | paper Hyper-SAGNN-E | paper DHNE AUC | gap to paper AUC | "
           "epochs run | epoch kept | s / epoch | ORT sets/s |")
     print("|---|---|---|---|---|---|---|---|---|---|")

@@ -1,4 +1,4 @@
-"""The authors' Hyper-SAGNN as a reference for tools/bench/graph.py (its ``--reference-dir`` option).
+"""The authors' Hyper-SAGNN as a reference for tools/bench/hypergraph.py (its ``--reference-dir`` option).
 
 Runs ``Code/main_torch.py --data D --feature adj`` (or ``walk``) of a checkout of ma-compbio/Hyper-SAGNN as a
 subprocess, under the project's interpreter or another (``--reference-python``; it needs tqdm, see the graph
@@ -182,7 +182,7 @@ def same_files(reference_dir: Path, data: str, ours: Path) -> bool:
 
 
 def fmt(values: list[float]) -> str:
-    """``mean ± std`` of several runs / seeds, or the one value; three decimals (also graph.py's tables)."""
+    """``mean ± std`` of several runs / seeds, or the one value; three decimals (also hypergraph.py's tables)."""
     return f"{np.mean(values):.3f} ± {np.std(values):.3f}" if len(values) > 1 else f"{values[0]:.3f}"
 
 

@@ -23,9 +23,9 @@ its own 300 epochs in a full run (2 with ``--quick``, timing only); its per-epoc
 figure it prints; it keeps the epoch of highest test AUC) and seconds are shown beside ours. It runs under this
 interpreter (numpy 2 through the shim in graph_reference.py, tqdm); ``--reference-python`` names another.
 
-    .venv/bin/python tools/bench/graph.py            # full: 3 seeds, GPS <= 300 epochs, others <= 30, Triton
-    .venv/bin/python tools/bench/graph.py --quick    # 1 seed, few epochs, capped epochs on the big sets, no Triton
-    .venv/bin/python tools/bench/graph.py --quick --triton --reference-dir /tmp/hsagnn
+    .venv/bin/python tools/bench/hypergraph.py            # full: 3 seeds, GPS <= 300 epochs, others <= 30, Triton
+    .venv/bin/python tools/bench/hypergraph.py --quick    # 1 seed, few epochs, capped epochs on the big sets, no Triton
+    .venv/bin/python tools/bench/hypergraph.py --quick --triton --reference-dir /tmp/hsagnn
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from tessera.v1 import common_pb2, common_pb2_grpc, graph_pb2, graph_pb2_grpc
 # shared/ lies beside the repository (this file is tools/tessera/demo/graph_part.py: the root is parents[3])
 GPS = Path(__file__).resolve().parents[4] / "shared" / "data" / "hypergraph" / "GPS"
 TYPES = ("user", "location", "activity")
-NOTE = "demo scale: 3 epochs on GPS, 32-dim features (quality is measured by tools/bench/graph.py, not here)"
+NOTE = "demo scale: 3 epochs on GPS, 32-dim features (quality is measured by tools/bench/hypergraph.py, not here)"
 PAIRS = 50
 
 
