@@ -44,15 +44,14 @@ def test_linear_kmeans_finds_the_clusters_of_separated_values() -> None:
     assert few.tolist() == [0.25, 0.5] and few_labels.tolist() == [1, 1, 0]
 
 
-def test_global_codebook_has_at_most_k_values(trained: tuple[nn.Sequential, DataLoader]) -> None:
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_global_codebook_has_at_most_k_values(trained: tuple[nn.Sequential, DataLoader], optimizer: str) -> None:
     model, loader = trained
     before = copy.deepcopy(model.state_dict())
     baseline = evaluate_accuracy(model, loader)
     seen: list[RoundInfo] = []
-    result = kmeans_weight_sharing(
-        model, KMeansConfig(clusters=8, finetune_epochs=2, lr=0.01), TrainData(loader), accuracy_evaluator(loader),
-        seen.append,
-    )
+    config = KMeansConfig(clusters=8, finetune_epochs=2, lr=0.01 if optimizer == "sgd" else 0.003, optimizer=optimizer)
+    result = kmeans_weight_sharing(model, config, TrainData(loader), accuracy_evaluator(loader), seen.append)
     assert [info.round for info in seen] == [1, 2, 3]
     assert result.unique_values == len(result.codebook) <= 8
     assert all(count <= 8 for count in result.layer_unique_values.values())

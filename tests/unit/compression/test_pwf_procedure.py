@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from typing import Literal
 
 import pytest
 import torch
@@ -11,7 +12,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from tessera.compression.models import VisionTransformer
 from tessera.compression.pwf import PWFConfig, RoundInfo, fix_round, probabilistic_weight_fixing, wrap_model
-from tessera.compression.pwf.procedure import FixedWeightGuard, gather_state, scatter_state
+from tessera.compression.pwf.procedure import FixedWeightGuard, _train_config, gather_state, scatter_state
 from tessera.compression.training import TrainConfig, TrainData, accuracy_evaluator, evaluate_accuracy, train
 from tessera.core.errors import InvalidArgument
 
@@ -62,18 +63,24 @@ def test_pwf_fixes_every_weight_to_a_power_of_two_sum(trained: tuple[nn.Sequenti
     assert all(torch.equal(original[name], value) for name, value in model.state_dict().items())
 
 
-def test_fixed_weights_stay_frozen_while_free_ones_train(trained: tuple[nn.Sequential, DataLoader, DataLoader]) -> None:
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_fixed_weights_stay_frozen_while_free_ones_train(
+    trained: tuple[nn.Sequential, DataLoader, DataLoader], optimizer: Literal["sgd", "adam"]
+) -> None:
+    # Momentum (SGD) and Adam's running moments would move a weight whose gradient is zeroed: the guard
+    # re-imposes fixed values after every step.
     model, train_loader, _ = trained
     work = copy.deepcopy(model)
-    config = PWFConfig()
+    config = PWFConfig(optimizer=optimizer, lr=0.05 if optimizer == "sgd" else 0.01, weight_decay=0.01)
     tensors = wrap_model(work)
     state = gather_state(tensors)
     fix_round(state, len(state.means) // 2)
     scatter_state(state, tensors)
     fixed_before = [(t.mean.detach().clone(), t.sigma.detach().clone(), t.gaussian.fixed.clone()) for t in tensors]
     guard = FixedWeightGuard(tensors, config)
-    config_sgd = TrainConfig(epochs=1, lr=0.05, weight_decay=0.01)
-    train(work, TrainData(train_loader), config_sgd, guard.after_backward, guard.after_step)
+    retrain = _train_config(config, epochs=1)
+    assert retrain.optimizer == optimizer
+    train(work, TrainData(train_loader), retrain, guard.after_backward, guard.after_step)
     moved = 0
     for tensor, (mean, sigma, fixed) in zip(tensors, fixed_before, strict=True):
         assert torch.equal(tensor.mean[fixed], mean[fixed])

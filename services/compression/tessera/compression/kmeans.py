@@ -55,6 +55,9 @@ class KMeansConfig(StrictConfig):
     finetune_epochs: float = Field(
         1.0, ge=0.0, le=1000.0, description="epochs of centroid (and other parameter) training; fractions allowed"
     )
+    optimizer: Literal["sgd", "adam"] = Field(
+        "sgd", description="fine-tuning optimiser: SGD with momentum, or Adam (for models trained with Adam)"
+    )
     lr: float = Field(0.001, gt=0.0, le=10.0)
     momentum: float = Field(0.9, ge=0.0, lt=1.0)
     include_bias: bool = True
@@ -193,7 +196,7 @@ def kmeans_weight_sharing(
     for epoch, epochs in enumerate(chunks):
         started = time.perf_counter()
         assert data is not None
-        train_config = TrainConfig(epochs=epochs, lr=config.lr, optimizer="sgd", momentum=config.momentum)
+        train_config = TrainConfig(epochs=epochs, lr=config.lr, optimizer=config.optimizer, momentum=config.momentum)
         loss = train(work, data, train_config)
         report(epoch + 2, loss, f"fine-tuned centroids, epoch {epoch + 1} ({epochs:g} of the data)")
     for module, name in attached:  # bake codebook[indices] into plain weights

@@ -27,6 +27,9 @@ class PWFConfig(StrictConfig):
         0.05, ge=0.0, le=1000.0, description="training before round 1 (reference: 5% of one epoch's batches)"
     )
     epochs_per_round: float = Field(3.0, ge=0.0, le=1000.0, description="training before each later round")
+    optimizer: Literal["sgd", "adam"] = Field(
+        "sgd", description="retraining optimiser: SGD with momentum, or Adam (for models trained with Adam)"
+    )
     lr: float = Field(0.001, gt=0.0, le=10.0)
     momentum: float = Field(0.9, ge=0.0, lt=1.0)
     weight_decay: float = Field(1e-4, ge=0.0, le=1.0)

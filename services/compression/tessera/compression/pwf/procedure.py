@@ -98,7 +98,7 @@ class FixedWeightGuard:
 
 def _train_config(config: PWFConfig, epochs: float) -> TrainConfig:
     return TrainConfig(
-        epochs=epochs, lr=config.lr, optimizer="sgd", momentum=config.momentum,
+        epochs=epochs, lr=config.lr, optimizer=config.optimizer, momentum=config.momentum,
         weight_decay=config.weight_decay, grad_clip=config.grad_clip,
     )
 
