@@ -104,10 +104,10 @@ def baseline_model(splits: DatasetSplits, train_data: TrainData, epochs: float |
                             "seed": seed}
     if dataset != "fashion-mnist":  # caches written before the key existed are all Fashion-MNIST ones
         meta["dataset"] = dataset
-    model = build_model(architecture)
     if cache is not None and cache.exists():
         saved = torch.load(cache, weights_only=True)
         if {key: saved["meta"].get(key) for key in meta} == meta:
+            model = build_model(architecture)
             model.load_state_dict(saved["state_dict"])
             return model, {**saved["meta"], "cached": str(cache)}
     torch.manual_seed(seed)

@@ -170,7 +170,7 @@ def mean_accuracy(outcomes: Sequence[Outcome]) -> float:
 
 
 def print_sharing_table(points: Sequence[Point], base_hits: torch.Tensor, base_validation: float,
-                        tensors: int = 11) -> None:
+                        tensors: int) -> None:
     """Side by side at equal counts: accuracy (mean over seeds), unique values, bits/w, PWF minus each k-means."""
     print()
     seeds = len({o.seed for point in points for o in point.outcomes})

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Full-data MovieLens and drug runs of tools/bench/hypergraph.py on a GPU machine: one process per (dataset, seed), all at
-# once, each training on the GPU for at most BUDGET seconds (no new epoch after it; the bench's 30-epoch cap and
+# Full-data MovieLens and drug runs of tools/bench/hypergraph.py on a GPU machine: one process per (dataset, seed),
+# all at once, each training on the GPU for at most BUDGET seconds (no new epoch after it; the bench's 30-epoch cap and
 # patience 5 still apply), then pooled by graph_pool.py. Run from the repository root; needs torch with CUDA, numpy,
 # scipy, scikit-learn, pandas, onnxruntime and grpcio (no dev stack, no hypernetx, no gensim).
 #
