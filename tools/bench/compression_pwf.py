@@ -146,7 +146,7 @@ def cnn_bench(args: argparse.Namespace) -> None:
     source = f"cached in {meta['cached']}" if "cached" in meta else "trained now"
     print(
         f"baseline ResNetCNN: {parameter_count(model)} parameters ({shared} Conv/Linear weights+biases shared), "
-        f"{meta['epochs']:g} epochs SGD lr 0.05 cosine on {meta['train_images']} images "
+        f"{recipe_text('resnet_cnn', meta['epochs'])} on {meta['train_images']} images "
         f"({meta.get('train_seconds', '?')} s, {source}); test accuracy {float(base_hits.double().mean()):.4f}"
     )
     # Per-round progress on 1,000 test images (cheap); every figure in the table uses the whole test set.

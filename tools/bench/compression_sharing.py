@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from compression_pwf import _default_cache, baseline_model, entropy_bits
+from compression_pwf import _default_cache, baseline_model, entropy_bits, recipe_text
 from torch import nn
 
 from tessera.compression import training
@@ -261,7 +261,7 @@ def load_setup(args: argparse.Namespace) -> tuple[Setup, torch.Tensor, float, Da
     print(f"data: Fashion-MNIST (/usr/share/datasets/fashion-mnist): {len(train)} training / {len(validation)} "
           f"validation (carved from the training split) / {len(splits.test)} test images; fine-tuning subset "
           f"{len(finetune)}; {torch.get_num_threads()} thread(s)")
-    print(f"baseline ResNetCNN: {parameter_count(dense)} parameters, {epochs:g} epochs SGD lr 0.05 cosine on the "
+    print(f"baseline ResNetCNN: {parameter_count(dense)} parameters, {recipe_text('resnet_cnn', epochs)} on the "
           f"{len(train)} training images ({source}); test {float(base_hits.double().mean()):.4f}, validation "
           f"{base_validation:.4f}", flush=True)
     round_images = args.round_images or (600 if quick else 2000)
