@@ -18,11 +18,16 @@ the same seed and as many fine-tuning images as PWF retrains on, in two forms:
 and, for context, per tensor with PWF's count in *each* tensor (Deep Compression's usual reading of "k
 clusters"), whose network-wide count is up to 11x larger.
 
+``--tune-centres R`` adds PWF with its finished codebook fine-tuned for R rounds' images, the way Deep
+Compression tunes its centroids (zeros stay zero, so the count is unchanged; the centres are no longer powers of
+two): it separates PWF's choice of which weights share a value from the power-of-two grid it puts them on.
+
 Differences are paired on the same test images and seeds: the per-image difference averaged over seeds, its
 mean and 95% normal interval, and each seed's difference.
 
     OMP_NUM_THREADS=1 .venv/bin/python tools/bench/compression_sharing.py --quick   # ~4 min on one core
     OMP_NUM_THREADS=1 .venv/bin/python tools/bench/compression_sharing.py --seeds 2 # full data, ~30 min
+    OMP_NUM_THREADS=1 .venv/bin/python tools/bench/compression_sharing.py --seeds 2 --global-only --tune-centres 1
 """
 
 from __future__ import annotations
@@ -54,7 +59,8 @@ TARGETS: tuple[tuple[str, PWFConfig], ...] = (
     ("~32: 1 power of two, b=15", PWFConfig.few_values(max_terms=1, lowest_exponent=15)),
     ("~58: 2 powers of two, b=7", PWFConfig.few_values()),
 )
-METHODS = ("PWF", "k-means global", "k-means per-tensor split", "k-means per-tensor each")
+TUNED = "PWF, centres tuned"
+METHODS = ("PWF", TUNED, "k-means global", "k-means per-tensor split", "k-means per-tensor each")
 
 
 def carve_validation(train: ImageDataset, count: int, seed: int = 12345) -> tuple[ImageDataset, ImageDataset]:
@@ -118,19 +124,33 @@ def outcome(setup: Setup, method: str, seed: int, result: WeightSharingResult, s
 
 
 def run_point(setup: Setup, label: str, preset: PWFConfig, seed: int,
-              progress: Callable[[RoundInfo], None] | None = None, global_only: bool = False) -> list[Outcome]:
+              progress: Callable[[RoundInfo], None] | None = None, global_only: bool = False,
+              tune_rounds: float = 0.0) -> list[Outcome]:
     """PWF with ``preset``, then the k-means variants at its count (``global_only``: the global codebook
-    only), same seed and retraining images."""
+    only), same seed and retraining images.
+
+    ``tune_rounds`` > 0 adds "PWF, centres tuned": PWF's codebook fine-tuned as Deep Compression tunes its
+    centroids (zeros kept at zero, so the count stays) for that many rounds' images, which gives up the
+    power-of-two centres; every k-means variant then gets the same extra images.
+    """
     per_epoch = len(setup.finetune)
     config = preset.model_copy(update={"epochs_per_round": setup.round_images / per_epoch,
                                        "first_epochs": setup.round_images / 4 / per_epoch, "seed": seed})
-    retrain_epochs = config.first_epochs + config.epochs_per_round * (len(config.schedule) - 1)
+    tune_epochs = tune_rounds * config.epochs_per_round
+    retrain_epochs = config.first_epochs + config.epochs_per_round * (len(config.schedule) - 1) + tune_epochs
     validate = training.accuracy_evaluator(setup.validation.loader(1000))
     found = []
     started = time.perf_counter()
     pwf = probabilistic_weight_fixing(setup.dense, config, setup.data(seed), validate if progress else None, progress)
     found.append(outcome(setup, "PWF", seed, pwf, time.perf_counter() - started))
     count = max(2, pwf.unique_values)
+    if tune_epochs > 0:
+        started = time.perf_counter()
+        torch.manual_seed(seed)
+        tuned = kmeans_weight_sharing(pwf.model, KMeansConfig(clusters=count, finetune_epochs=tune_epochs,
+                                                             gradient="mean", keep_zeros=True, seed=seed),
+                                      setup.data(seed))
+        found.append(outcome(setup, TUNED, seed, tuned, time.perf_counter() - started))
     tensors = len(shared_tensors(setup.dense))
     variants = [("k-means global", {"scope": "global"})]
     if count >= tensors and not global_only:
@@ -203,23 +223,28 @@ def print_sharing_table(points: Sequence[Point], base_hits: torch.Tensor, base_v
           f"shares that count among the {tensors} tensors (run only when there are at least as many values), "
           "'per-tensor each' gives every tensor that many (Deep "
           "Compression's per-layer codebooks), so its network-wide count is larger. k-means fine-tunes its "
-          "centroids on as many images as PWF retrains on.")
+          "centroids on as many images as PWF retrains on (with its centre tuning, where that ran).")
 
 
 def print_verdict(points: Sequence[Point]) -> None:
-    """The issue's claim, read off the global k-means comparison (the one at equal network-wide counts)."""
+    """The issue's claim, read off the global k-means comparison (the one at equal network-wide counts);
+    for PWF and, where it ran, PWF with tuned centres."""
     for point in points:
-        pwf, kmeans = point.of("PWF"), point.of("k-means global")
-        mean, half, _ = paired_over_seeds(pwf, kmeans)
-        if mean - half > 0:
-            verdict = "PWF better (CI above 0)"
-        elif mean + half < 0:
-            verdict = "k-means better (CI below 0)"
-        else:
-            verdict = "no significant difference (CI spans 0)"
-        counts = "/".join(sorted({str(o.unique) for o in pwf}, key=int))
-        print(f"{point.label}: PWF - k-means global at {counts} values {100 * mean:+.2f} pt "
-              f"(95% CI {100 * (mean - half):+.2f}..{100 * (mean + half):+.2f}): {verdict}")
+        kmeans = point.of("k-means global")
+        for method in ("PWF", TUNED):
+            found = point.of(method)
+            if not found:
+                continue
+            mean, half, _ = paired_over_seeds(found, kmeans)
+            if mean - half > 0:
+                verdict = f"{method} better (CI above 0)"
+            elif mean + half < 0:
+                verdict = "k-means better (CI below 0)"
+            else:
+                verdict = "no significant difference (CI spans 0)"
+            counts = "/".join(sorted({str(o.unique) for o in found}, key=int))
+            print(f"{point.label}: {method} - k-means global at {counts} values {100 * mean:+.2f} pt "
+                  f"(95% CI {100 * (mean - half):+.2f}..{100 * (mean + half):+.2f}): {verdict}")
 
 
 def points_record(points: Sequence[Point]) -> list[dict[str, object]]:
@@ -231,13 +256,14 @@ def points_record(points: Sequence[Point]) -> list[dict[str, object]]:
 
 
 def sharing_sweep(setup: Setup, seeds: Sequence[int], targets: Sequence[tuple[str, PWFConfig]] = TARGETS,
-                  progress: Callable[[RoundInfo], None] | None = None, global_only: bool = False) -> list[Point]:
+                  progress: Callable[[RoundInfo], None] | None = None, global_only: bool = False,
+                  tune_rounds: float = 0.0) -> list[Point]:
     """Every PWF setting of ``targets`` over ``seeds``, each with k-means at its count."""
     points = []
     for label, preset in targets:
         point = Point(label)
         for seed in seeds:
-            point.outcomes += run_point(setup, label, preset, seed, progress, global_only)
+            point.outcomes += run_point(setup, label, preset, seed, progress, global_only, tune_rounds)
         points.append(point)
     return points
 
@@ -284,6 +310,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=None, help="seeds per point (1 quick, 2 full)")
     parser.add_argument("--targets", default=None, help="comma-separated indices into the PWF settings (0,1,2)")
     parser.add_argument("--global-only", action="store_true", help="k-means with the global codebook only")
+    parser.add_argument("--tune-centres", type=float, default=0.0,
+                        help="also PWF with its codebook fine-tuned for this many rounds' images (k-means too)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1 if args.quick or os.environ.get("OMP_NUM_THREADS") == "1" else torch.get_num_threads())
     started = time.perf_counter()
@@ -296,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     points = [Point(label) for label, _ in targets]
     for seed in seeds:
         for point, (label, preset) in zip(points, targets, strict=True):
-            point.outcomes += run_point(setup, label, preset, seed, None, args.global_only)
+            point.outcomes += run_point(setup, label, preset, seed, None, args.global_only, args.tune_centres)
         print_sharing_table(points, base_hits, base_validation, len(shared_tensors(setup.dense)))
         print()
         print_verdict(points)
