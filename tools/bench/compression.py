@@ -33,9 +33,9 @@ and its x-fold vs fp32; sparsity; ONNX Runtime CPU latency (1 thread, batch 1, m
 estimate (space partitioning) against networks really trained on random data over a small grid.
 
 Then PWF vs k-means at equal unique-value counts (tools/bench/compression_sharing.py): PWF settings landing near
-16, 32 and 58 values (quick: 16, global codebook only), k-means with one global codebook, with per-tensor
-codebooks sharing the same total, and with that many per tensor; mean over ``--sharing-seeds`` seeds, paired
-95% intervals.
+16, 32, 58 and ~150 (the paper's settings) values (quick: 16, global codebook only), k-means with one global
+codebook, with per-tensor codebooks sharing the same total, and with that many per tensor; mean over
+``--sharing-seeds`` seeds, paired 95% intervals.
 
 Outputs under ``--out`` (default .tessera/bench/compression/): reports.json (one CompressionReport per method +
 the estimation summary) and tradeoffs.png (accuracy vs unique values / vs size).

@@ -5,11 +5,12 @@ The 60,000 training images are split once (seeded) into a training part and a va
 (``--validation``, 5,000 by default); the baseline trains on the training part only, and every per-round
 figure and any choice is made on the validation part. The 10,000 test images are only used for the final table.
 
-Counts: PWF is not told a count; its candidate centres set it. Three settings, all chosen before any test
-figure was seen: centres of one power of two from 2^-7 (``few_values(max_terms=1)``: <= 17 values), one
-power of two from 2^-15 (<= 33: a log grid reaching further towards 0), and sums of two powers of two from
-2^-7 (``few_values()``: <= 58). PWF runs first; k-means then runs at exactly PWF's unique-value count with
-the same seed and as many fine-tuning images as PWF retrains on, in two forms:
+Counts: PWF is not told a count; its candidate centres set it. Four settings, none chosen by a test figure:
+centres of one power of two from 2^-7 (``few_values(max_terms=1)``: <= 17 values), one power of two from 2^-15
+(<= 33: a log grid reaching further towards 0), sums of two powers of two from 2^-7 (``few_values()``: <= 58),
+and the paper's settings (sums of up to four, ``PWFConfig()``: about 150 here). PWF runs first; k-means then
+runs at exactly PWF's unique-value count with the same seed and as many fine-tuning images as PWF retrains on,
+in two forms:
 
 * global: one codebook for the whole network (what "unique values over the whole CNN" counts);
 * per tensor, split: Deep Compression's per-layer codebooks with the same total count shared among the 11
@@ -58,6 +59,7 @@ TARGETS: tuple[tuple[str, PWFConfig], ...] = (
     ("~16: 1 power of two, b=7", PWFConfig.few_values(max_terms=1)),
     ("~32: 1 power of two, b=15", PWFConfig.few_values(max_terms=1, lowest_exponent=15)),
     ("~58: 2 powers of two, b=7", PWFConfig.few_values()),
+    ("~150: paper settings", PWFConfig()),
 )
 TUNED = "PWF, centres tuned"
 METHODS = ("PWF", TUNED, "k-means global", "k-means per-tensor split", "k-means per-tensor each")
@@ -308,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     add_arguments(parser)
     parser.add_argument("--seeds", type=int, default=None, help="seeds per point (1 quick, 2 full)")
-    parser.add_argument("--targets", default=None, help="comma-separated indices into the PWF settings (0,1,2)")
+    parser.add_argument("--targets", default=None, help="comma-separated indices into the PWF settings (0,1,2,3)")
     parser.add_argument("--global-only", action="store_true", help="k-means with the global codebook only")
     parser.add_argument("--tune-centres", type=float, default=0.0,
                         help="also PWF with its codebook fine-tuned for this many rounds' images (k-means too)")
