@@ -12,7 +12,7 @@ from tessera.graph.export import check_export, export_scorer
 from tessera.graph.hypersagnn import NetworkConfig
 from tessera.graph.negatives import NegativeSampler
 from tessera.graph.outsiders import outsider_accuracy
-from tessera.graph.training import TrainConfig, auc_aupr, build_model, make_optimizer, train
+from tessera.graph.training import TrainConfig, auc_aupr, build_model, make_optimizer, score_auc_aupr, train
 from tests.unit.graph.synthetic import planted_typed, planted_variable
 
 SMALL = NetworkConfig(dim=16, heads=2, head_dim=8)
@@ -34,6 +34,13 @@ def test_heldout_auc_well_above_chance(typed_model):
     assert aupr > 1 / 6 + 0.3
     assert result.history and 1 <= result.best_epoch <= len(result.history)
     assert result.val_auc == max(r.val_auc for r in result.history)
+
+
+def test_score_auc_aupr_ranks_positives_against_negatives():
+    # 3 of the 4 (positive, negative) pairs are ordered right; precision 1 at 0.9, 2/3 at 0.4.
+    auc, aupr = score_auc_aupr(np.array([0.9, 0.4]), np.array([0.5, 0.1]))
+    assert auc == pytest.approx(0.75)
+    assert aupr == pytest.approx((1.0 + 2 / 3) / 2)
 
 
 def test_outsider_found_above_chance(typed_model):

@@ -158,7 +158,13 @@ def auc_aupr(model: HyperSAGNN, positives: Sequence[np.ndarray],
              negatives: Sequence[np.ndarray]) -> tuple[float, float]:
     """(ROC AUC, average precision) of positives vs negatives."""
     scores = predict(model, list(positives) + list(negatives))
-    labels = np.r_[np.ones(len(positives)), np.zeros(len(negatives))]
+    return score_auc_aupr(scores[:len(positives)], scores[len(positives):])
+
+
+def score_auc_aupr(positive_scores: np.ndarray, negative_scores: np.ndarray) -> tuple[float, float]:
+    """(ROC AUC, average precision) of scores already computed for positives (P,) and negatives (N,)."""
+    scores = np.r_[positive_scores, negative_scores]
+    labels = np.r_[np.ones(len(positive_scores)), np.zeros(len(negative_scores))]
     return float(roc_auc_score(labels, scores)), float(average_precision_score(labels, scores))
 
 
