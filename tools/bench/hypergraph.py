@@ -5,7 +5,8 @@ test edges are positives, negatives drawn as in the paper: 5 per positive, one n
 type 90 % of the time, never a known hyperedge); Les Misérables scenes bundled with HyperNetX (80
 characters, variable-size scenes, 20 % of scenes held out). Validation: 10 % of the training edges
 (epoch selection); test edges are never used for selection. ``--features walk`` trains ours on node2vec walk
-features (the paper's Hyper-SAGNN-W) instead of the autoencoder (-E).
+features (the paper's Hyper-SAGNN-W) instead of the autoencoder (-E). The test AUC is also split by the rarest
+member's degree in the training edges (``RARE_DEGREE``), each part against all negatives.
 
 Baselines on the same splits and test negatives (tools/bench/graph_baselines.py): node2vec-style random-walk
 embeddings of the training clique expansion, the set represented by the mean and the elementwise min of its members,
