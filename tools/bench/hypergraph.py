@@ -35,7 +35,6 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,7 +50,16 @@ from tessera.graph.hypersagnn import HyperSAGNN, NetworkConfig
 from tessera.graph.loaders import load_benchmark, load_lesmis
 from tessera.graph.negatives import NegativeSampler
 from tessera.graph.outsiders import outsider_accuracy
-from tessera.graph.training import FEATURES, TrainConfig, auc_aupr, predict, score_auc_aupr, train
+from tessera.graph.training import (
+    FEATURES,
+    RARE_DEGREE,
+    TrainConfig,
+    auc_aupr,
+    auc_by_rarest_member,
+    predict,
+    score_auc_aupr,
+    train,
+)
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "hypergraph"
 # Hyper-SAGNN paper (Zhang, Zou, Ma, ICLR 2020, arXiv:1911.02613) Table 2 (AUC, AUPR). Checked with the search tool
@@ -71,25 +79,6 @@ PAPER = {
 def test_negatives(graph: Hypergraph, test: Hypergraph, seed: int) -> list[np.ndarray]:
     sampler = NegativeSampler(graph, graph.keys() | test.keys())
     return sampler.sample(test.edges, np.random.default_rng(1000 + seed))
-
-
-RARE_DEGREE = 2  # a member seen in at most this many training edges makes a test edge "rare"
-
-
-def auc_by_rarest_member(graph: Hypergraph, positives: Sequence[np.ndarray], positive_scores: np.ndarray,
-                         negative_scores: np.ndarray) -> dict[str, tuple[int, float]]:
-    """AUC of the test positives split by their rarest member's training degree, each part against all negatives.
-
-    The AUC is the mean over positives of the share of negatives scored below it (ties half), so the overall
-    AUC is the positives-weighted mean of the parts: {"rare": (positives, AUC), "other": (positives, AUC)}.
-    """
-    degree = np.bincount(np.concatenate(graph.edges), minlength=graph.n_nodes)
-    below = np.sort(negative_scores)
-    beaten = (np.searchsorted(below, positive_scores, "left")
-              + np.searchsorted(below, positive_scores, "right")) / (2 * len(below))
-    rare = np.array([degree[edge].min() <= RARE_DEGREE for edge in positives])
-    return {part: (int(mask.sum()), float(beaten[mask].mean()) if mask.any() else float("nan"))
-            for part, mask in (("rare", rare), ("other", ~rare))}
 
 
 def throughput(model, sets: list[np.ndarray], batch: int = 1024) -> float:

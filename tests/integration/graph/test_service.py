@@ -96,6 +96,9 @@ def test_train_jobs_report_epochs_and_publish(dev_stack: DevStack, jobs: dict[st
     gps = load_card(store, PREFIX, "gps-itest")
     assert gps.type_names == ["user", "location", "activity"] and gps.node_counts == [146, 70, 5]
     assert 0.5 < gps.metrics["test_auc"] <= 1.0  # two epochs already separate GPS test edges from negatives
+    # 17 of GPS's 282 test triples hold a user, location or activity in at most 2 training triples.
+    assert gps.metrics["test_rare_share"] == pytest.approx(17 / 282)
+    assert {"test_auc_rare", "test_auc_other"} <= set(gps.metrics)
     in_scenes = {int(v) for edge in load_lesmis().edges for v in edge}  # characters in scenes of >= 2
     assert load_card(store, PREFIX, "lesmis-itest").node_counts == [len(in_scenes)]
 

@@ -9,10 +9,19 @@ import torch
 from tessera.core.errors import InvalidArgument
 from tessera.graph.batching import pad_sets
 from tessera.graph.export import check_export, export_scorer
+from tessera.graph.hypergraph import Hypergraph
 from tessera.graph.hypersagnn import NetworkConfig
 from tessera.graph.negatives import NegativeSampler
 from tessera.graph.outsiders import outsider_accuracy
-from tessera.graph.training import TrainConfig, auc_aupr, build_model, make_optimizer, score_auc_aupr, train
+from tessera.graph.training import (
+    TrainConfig,
+    auc_aupr,
+    auc_by_rarest_member,
+    build_model,
+    make_optimizer,
+    score_auc_aupr,
+    train,
+)
 from tests.unit.graph.synthetic import planted_typed, planted_variable
 
 SMALL = NetworkConfig(dim=16, heads=2, head_dim=8)
@@ -41,6 +50,16 @@ def test_score_auc_aupr_ranks_positives_against_negatives():
     auc, aupr = score_auc_aupr(np.array([0.9, 0.4]), np.array([0.5, 0.1]))
     assert auc == pytest.approx(0.75)
     assert aupr == pytest.approx((1.0 + 2 / 3) / 2)
+
+
+def test_auc_by_rarest_member_splits_positives_by_degree():
+    # Node 0 lies in three training edges, nodes 1-3 in one each, node 4 in none. Negatives sorted: 0.1, 0.5.
+    graph = Hypergraph.from_edges([[0, 1], [0, 2], [0, 3]], node_counts=[5])
+    positives = [np.array([0, 1]), np.array([0, 4])]  # node 4 is in no training edge
+    parts = auc_by_rarest_member(graph, positives, np.array([0.9, 0.3]), np.array([0.5, 0.1]), rare_degree=0)
+    assert parts == {"rare": (1, 0.5), "other": (1, 1.0)}
+    parts = auc_by_rarest_member(graph, positives, np.array([0.9, 0.3]), np.array([0.5, 0.1]), rare_degree=1)
+    assert parts == {"rare": (2, 0.75), "other": (0, pytest.approx(float("nan"), nan_ok=True))}
 
 
 def test_outsider_found_above_chance(typed_model):

@@ -168,7 +168,11 @@ def test_typed_npz_with_test_edges_and_fixed_arity_checks(svc: Running) -> None:
     assert state_name(final.state) == "SUCCEEDED", final.error.message
     card = load_card(svc.runtime.store, "graph/models", "typed")
     assert card.type_names == ["user", "location", "activity"] and card.column_types == [0, 1, 2]
-    assert {"test_auc", "test_aupr"} <= set(card.metrics)
+    assert {"test_auc", "test_aupr", "test_rare_share"} <= set(card.metrics)
+    # The split by the rarest member's training degree covers every test edge: its parts average to the AUC.
+    rare = card.metrics["test_rare_share"]
+    parts = rare * card.metrics.get("test_auc_rare", 0.0) + (1 - rare) * card.metrics.get("test_auc_other", 0.0)
+    assert parts == pytest.approx(card.metrics["test_auc"], abs=1e-9)
     node = graph_pb2.NodeRef
     ok = graph_pb2.NodeSet(nodes=[node(type="activity", id=3), node(type="user", id=1), node(type="location", id=2)])
     reply = svc.graph.Predict(graph_pb2.PredictHyperedgesRequest(model="typed", sets=[ok]), timeout=60)
@@ -178,6 +182,17 @@ def test_typed_npz_with_test_edges_and_fixed_arity_checks(svc: Running) -> None:
         svc.graph.Predict(graph_pb2.PredictHyperedgesRequest(model="typed", sets=[ok, two]), timeout=60)
     assert field_violations(err.value)[0][0] == "sets[1].nodes"
     assert "fixed-arity" in field_violations(err.value)[0][1]
+
+
+def test_empty_test_data_fails_the_job_naming_the_field(svc: Running) -> None:
+    local = np.stack(planted_typed(n_per_type=20, n_edges=60).edges) - np.array([0, 20, 40])
+    data = svc.put("data/empty-test/train_data.npz", _npz("train", local, [20, 20, 20]))
+    test = svc.put("data/empty-test/test_data.npz", _npz("test", np.zeros((0, 3), dtype=np.int64), [20, 20, 20]))
+    job = svc.graph.Train(graph_pb2.GraphTrainRequest(data=data, test_data=test, max_epochs=1, dim=8, model="e"))
+    final = svc.finish(job)[-1]
+    assert state_name(final.state) == "FAILED"
+    assert final.error.code == "INVALID_ARGUMENT" and "test_data" in final.error.message
+    assert "no hyperedges" in final.error.message
 
 
 def test_training_on_duplicates_only_fails_the_job_with_a_message(svc: Running) -> None:

@@ -168,6 +168,27 @@ def score_auc_aupr(positive_scores: np.ndarray, negative_scores: np.ndarray) -> 
     return float(roc_auc_score(labels, scores)), float(average_precision_score(labels, scores))
 
 
+RARE_DEGREE = 2  # a member in at most this many training hyperedges makes a held-out hyperedge "rare"
+
+
+def auc_by_rarest_member(graph: Hypergraph, positives: Sequence[np.ndarray], positive_scores: np.ndarray,
+                         negative_scores: np.ndarray, rare_degree: int = RARE_DEGREE) -> dict[str, tuple[int, float]]:
+    """AUC of held-out positives split by their rarest member's degree in ``graph``, each part against all negatives.
+
+    A positive is "rare" when one of its members lies in at most ``rare_degree`` of ``graph``'s hyperedges. The
+    AUC is the mean over positives of the share of negatives scored below them (ties half), so the overall AUC is
+    the positives-weighted mean of the parts. Returns {"rare": (positives, AUC), "other": (positives, AUC)}; the
+    AUC of an empty part is NaN.
+    """
+    degree = np.bincount(np.concatenate(graph.edges), minlength=graph.n_nodes)
+    below = np.sort(negative_scores)
+    beaten = (np.searchsorted(below, positive_scores, "left")
+              + np.searchsorted(below, positive_scores, "right")) / (2 * len(below))
+    rare = np.array([degree[edge].min() <= rare_degree for edge in positives], dtype=bool)
+    return {part: (int(mask.sum()), float(beaten[mask].mean()) if mask.any() else float("nan"))
+            for part, mask in (("rare", rare), ("other", ~rare))}
+
+
 def _epoch_sets(edges: Sequence[np.ndarray], sampler: NegativeSampler, config: TrainConfig, graph: Hypergraph,
                 rng: np.random.Generator) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
     """(sets, labels, weights) of one epoch: positives (weight = negatives per positive) and fresh negatives."""

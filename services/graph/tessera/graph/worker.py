@@ -29,7 +29,14 @@ from tessera.graph.loaders import BENCHMARK_TYPES, load_npz, load_table
 from tessera.graph.negatives import NegativeSampler
 from tessera.graph.registry import publish_model
 from tessera.graph.service import GraphService
-from tessera.graph.training import FEATURES, TrainConfig, auc_aupr, train
+from tessera.graph.training import (
+    FEATURES,
+    TrainConfig,
+    auc_by_rarest_member,
+    predict,
+    score_auc_aupr,
+    train,
+)
 from tessera.v1 import common_pb2, graph_pb2
 
 TRAIN = "graph.train"
@@ -139,6 +146,8 @@ class GraphWorker:
         graph = load_hypergraph(self._read(inputs[0]), fmt, inputs[0].uri)
         test = load_hypergraph(self._read(inputs[1]), "npz", inputs[1].uri, "test_data", "test") \
             if len(inputs) > 1 else None
+        if test is not None and not test.edges:
+            raise InvalidArgument.field("test_data", "has no hyperedges: nothing to measure the test AUC on")
         if test is not None and test.node_counts != graph.node_counts:
             raise InvalidArgument.field("test_data", f"node counts {test.node_counts} differ from the training "
                                         f"graph's {graph.node_counts}")
@@ -155,7 +164,13 @@ class GraphWorker:
         if test is not None:
             negatives = NegativeSampler(graph, result.known | test.keys(), config.negatives).sample(
                 test.edges, np.random.default_rng(config.seed + 1000))
-            metrics["test_auc"], metrics["test_aupr"] = auc_aupr(result.model, test.edges, negatives)
+            positive_scores = predict(result.model, list(test.edges))
+            negative_scores = predict(result.model, negatives)
+            metrics["test_auc"], metrics["test_aupr"] = score_auc_aupr(positive_scores, negative_scores)
+            # Where held-out AUC is lost: test edges with a member seen in <= RARE_DEGREE training edges vs the rest.
+            parts = auc_by_rarest_member(graph, test.edges, positive_scores, negative_scores)
+            metrics["test_rare_share"] = parts["rare"][0] / len(test.edges)
+            metrics.update({f"test_auc_{part}": auc for part, (count, auc) in parts.items() if count})
         ctx.progress(0.92, "exporting the scorer to ONNX")
         onnx_bytes = export_scorer(result.model)
         ids, mask = pad_sets(list(graph.edges[:64]))
