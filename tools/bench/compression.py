@@ -311,6 +311,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--validation", type=int, default=None, help="validation images carved from train (500/5000)")
     parser.add_argument("--sharing-seeds", type=int, default=None,
                         help="seeds of the equal-count PWF vs k-means sweep (1 quick, 2 full; 0 skips it)")
+    parser.add_argument("--tune-centres", type=float, default=0.0,
+                        help="sweep: also PWF with its codebook fine-tuned for this many rounds' images (k-means too)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=REPO / ".tessera" / "bench" / "compression")
     args = parser.parse_args(argv)
@@ -363,7 +365,8 @@ def main(argv: list[str] | None = None) -> int:
     # Quick: the ~16-value setting against the global codebook only (the ~58 one is the few-values row above).
     targets = (TARGETS[0],) if quick else TARGETS
     setup = Setup(dense, finetune, validation, splits.test, round_images)
-    points = sharing_sweep(setup, sharing_seeds, targets, global_only=quick) if len(sharing_seeds) else []
+    points = (sharing_sweep(setup, sharing_seeds, targets, global_only=quick, tune_rounds=args.tune_centres)
+              if len(sharing_seeds) else [])
     if points:
         base_validation = float(onnx_hits(export_onnx(dense, bench.example), validation).double().mean())
         print_sharing_table(points, base.hits, base_validation, len(shared_tensors(dense)))
