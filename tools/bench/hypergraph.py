@@ -55,9 +55,7 @@ from tessera.graph.training import (
     RARE_DEGREE,
     TrainConfig,
     auc_aupr,
-    auc_by_rarest_member,
-    predict,
-    score_auc_aupr,
+    held_out_metrics,
     train,
 )
 
@@ -228,15 +226,13 @@ def run(opts: Options) -> None:
                                  max_seconds=opts.max_train_seconds)
             result = train(train_g, config, extra_known=test.keys())
             negatives = test_negatives(train_g, test, seed)
-            positive_scores = predict(result.model, list(test.edges))
-            negative_scores = predict(result.model, negatives)
-            auc, aupr = score_auc_aupr(positive_scores, negative_scores)
+            held_out = held_out_metrics(result.model, train_g, test.edges, negatives)
+            auc, aupr = held_out["auc"], held_out["aupr"]
             res["auc"].append(auc)
             res["aupr"].append(aupr)
-            parts = auc_by_rarest_member(train_g, test.edges, positive_scores, negative_scores)
-            res["rare_n"].append(parts["rare"][0] / len(test.edges))
-            res["rare_auc"].append(parts["rare"][1])
-            res["other_auc"].append(parts["other"][1])
+            res["rare_n"].append(held_out["rare_share"])
+            res["rare_auc"].append(held_out.get("auc_rare", float("nan")))
+            res["other_auc"].append(held_out.get("auc_other", float("nan")))
             res["best"].append(result.best_epoch)
             res["epochs"].append(len(result.history))
             res["epoch_s"].append(float(np.mean([h.seconds for h in result.history])))
@@ -246,8 +242,8 @@ def run(opts: Options) -> None:
                 res["o2"].append(out.top2)
             res["sps"].append(throughput(result.model, list(test.edges) + negatives))
             print(f"[seed {seed}] {name}: AUC {auc:.4f} AUPR {aupr:.4f}, epoch kept {result.best_epoch} of "
-                  f"{len(result.history)}, {res['epoch_s'][-1]:.1f} s/epoch, AUC rare {parts['rare'][1]:.4f} "
-                  f"({parts['rare'][0]} edges) / other {parts['other'][1]:.4f}, val AUC "
+                  f"{len(result.history)}, {res['epoch_s'][-1]:.1f} s/epoch, AUC rare {res['rare_auc'][-1]:.4f} "
+                  f"({res['rare_n'][-1]:.1%} of edges) / other {res['other_auc'][-1]:.4f}, val AUC "
                   f"{' '.join(f'{h.val_auc:.3f}' for h in result.history)}", file=sys.stderr, flush=True)
             epoch_s.setdefault(name, []).extend(h.seconds for h in result.history)
             if name == "GPS" and opts.use_triton and seed == seeds[0]:

@@ -189,6 +189,19 @@ def auc_by_rarest_member(graph: Hypergraph, positives: Sequence[np.ndarray], pos
             for part, mask in (("rare", rare), ("other", ~rare))}
 
 
+def held_out_metrics(model: HyperSAGNN, graph: Hypergraph, positives: Sequence[np.ndarray],
+                     negatives: Sequence[np.ndarray]) -> dict[str, float]:
+    """Held-out figures of a model trained on ``graph``: ``auc``, ``aupr``, ``rare_share`` and, for each
+    non-empty part of :func:`auc_by_rarest_member`, ``auc_rare`` / ``auc_other``. The sets are scored once."""
+    scores = predict(model, list(positives) + list(negatives))
+    positive_scores, negative_scores = scores[:len(positives)], scores[len(positives):]
+    auc, aupr = score_auc_aupr(positive_scores, negative_scores)
+    parts = auc_by_rarest_member(graph, positives, positive_scores, negative_scores)
+    metrics = {"auc": auc, "aupr": aupr, "rare_share": parts["rare"][0] / len(positives)}
+    metrics.update({f"auc_{part}": part_auc for part, (count, part_auc) in parts.items() if count})
+    return metrics
+
+
 def _epoch_sets(edges: Sequence[np.ndarray], sampler: NegativeSampler, config: TrainConfig, graph: Hypergraph,
                 rng: np.random.Generator) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
     """(sets, labels, weights) of one epoch: positives (weight = negatives per positive) and fresh negatives."""

@@ -32,9 +32,7 @@ from tessera.graph.service import GraphService
 from tessera.graph.training import (
     FEATURES,
     TrainConfig,
-    auc_by_rarest_member,
-    predict,
-    score_auc_aupr,
+    held_out_metrics,
     train,
 )
 from tessera.v1 import common_pb2, graph_pb2
@@ -164,13 +162,9 @@ class GraphWorker:
         if test is not None:
             negatives = NegativeSampler(graph, result.known | test.keys(), config.negatives).sample(
                 test.edges, np.random.default_rng(config.seed + 1000))
-            positive_scores = predict(result.model, list(test.edges))
-            negative_scores = predict(result.model, negatives)
-            metrics["test_auc"], metrics["test_aupr"] = score_auc_aupr(positive_scores, negative_scores)
-            # Where held-out AUC is lost: test edges with a member seen in <= RARE_DEGREE training edges vs the rest.
-            parts = auc_by_rarest_member(graph, test.edges, positive_scores, negative_scores)
-            metrics["test_rare_share"] = parts["rare"][0] / len(test.edges)
-            metrics.update({f"test_auc_{part}": auc for part, (count, auc) in parts.items() if count})
+            # test_auc / test_aupr, and where held-out AUC is lost: test edges with a rarely seen member vs the rest.
+            held_out = held_out_metrics(result.model, graph, test.edges, negatives)
+            metrics.update({f"test_{name}": value for name, value in held_out.items()})
         ctx.progress(0.92, "exporting the scorer to ONNX")
         onnx_bytes = export_scorer(result.model)
         ids, mask = pad_sets(list(graph.edges[:64]))
