@@ -8,10 +8,14 @@ characters, variable-size scenes, 20 % of scenes held out). Validation: 10 % of 
 features (the paper's Hyper-SAGNN-W) instead of the autoencoder (-E). The test AUC is also split by the rarest
 member's degree in the training edges (``RARE_DEGREE``), each part against all negatives.
 
-Baselines on the same splits and test negatives (tools/bench/graph_baselines.py): node2vec-style random-walk
-embeddings of the training clique expansion, the set represented by the mean and the elementwise min of its members,
-logistic regression; and DHG's HGNN+ (``dhg.nn.HGNNPConv``, when ``dhg`` is installed) with an MLP over the members,
-epoch chosen on validation.
+Baselines on the same splits and test negatives (``--baseline-set``, default all three): co-occurrence heuristics +
+gradient boosting (tools/bench/graph_heuristics.py: per pair of members their shared training hyperedges, common
+neighbours, Adamic-Adar and Jaccard; per member its degree; scikit-learn's HistGradientBoostingClassifier fitted on 10 %
+of the training hyperedges described by the rest; seconds, so it runs with ``--quick`` too), and the same stacked with
+ours (our score as one more feature, fitted on ours' validation split); node2vec-style random-walk embeddings of the
+training clique expansion, the set represented by the mean and the elementwise min of its members, logistic
+regression; and DHG's HGNN+ (``dhg.nn.HGNNPConv``, when ``dhg`` is installed) with an MLP over the members, epoch
+chosen on validation (tools/bench/graph_baselines.py). ``--no-model`` runs the baselines alone.
 
 Inference: sets/s of the GPS scorer (test edges + their negatives, padded sets + mask) through in-process
 onnxruntime and through Triton (the dev stack's moto S3 + tritonserver, the model published to the S3 model
@@ -34,17 +38,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from graph_baselines import baseline, dhg_available, hgnnp_baseline
+from graph_heuristics import heuristic_metrics
 from graph_reference import ReferenceRun, fmt, print_reference, reference_runs
+from graph_serving import TritonResult, throughput, triton_throughput
 
-from tessera.graph.batching import pad_sets
-from tessera.graph.export import INPUT_IDS, INPUT_MASK, OUTPUT_SCORE, export_scorer, make_session
 from tessera.graph.hypergraph import Hypergraph
 from tessera.graph.hypersagnn import HyperSAGNN, NetworkConfig
 from tessera.graph.loaders import load_benchmark, load_lesmis
@@ -54,8 +57,11 @@ from tessera.graph.training import (
     FEATURES,
     RARE_DEGREE,
     TrainConfig,
+    TrainResult,
     auc_aupr,
     held_out_metrics,
+    predict,
+    split_edges,
     train,
 )
 
@@ -79,71 +85,7 @@ def test_negatives(graph: Hypergraph, test: Hypergraph, seed: int) -> list[np.nd
     return sampler.sample(test.edges, np.random.default_rng(1000 + seed))
 
 
-def throughput(model, sets: list[np.ndarray], batch: int = 1024) -> float:
-    """Sets per second through onnxruntime (one thread), batches of ``batch`` padded sets."""
-    session = make_session(export_scorer(model))
-    batches = [pad_sets(sets[i: i + batch]) for i in range(0, len(sets), batch)]
-    start = time.perf_counter()
-    for ids, mask in batches:
-        session.run(None, {INPUT_IDS: ids, INPUT_MASK: mask})
-    return len(sets) / (time.perf_counter() - start)
-
-
-@dataclass(frozen=True)
-class TritonResult:
-    sets_per_s: float
-    ort_sets_per_s: float  # same batches, in-process onnxruntime, for the side-by-side
-    batch: int
-    max_abs_diff: float  # |Triton - onnxruntime| over all scores
-    stack_start_s: float
-    load_s: float
-
-
-def triton_throughput(model: HyperSAGNN, sets: list[np.ndarray], batch: int = 64) -> TritonResult:
-    """Sets per second of the exported scorer through Triton (gRPC, sequential requests of ``batch`` padded sets).
-
-    The dev stack (moto S3 + tritonserver, no Kafka) is started for the measurement and stopped after it; the model
-    goes through the S3 model repository and an explicit load, as in the service. ``batch`` is at most the published
-    config's ``max_batch_size`` (64, the service's ``TESSERA_GRAPH_INFER_BATCH`` default).
-    """
-    # Imported here: a training-only run (e.g. on a GPU machine without the dev stack's packages) does not need them.
-    from tessera.core.artifacts.factory import open_store
-    from tessera.core.inference import ModelRepository
-    from tessera.core.inference.triton_backend import TritonBackend
-    from tessera.core.settings import TesseraSettings, load_settings
-    from tessera.devstack import DevStack, StackConfig
-
-    onnx_bytes = export_scorer(model)
-    batches = [pad_sets(sets[i: i + batch]) for i in range(0, len(sets), batch)]
-    t0 = time.perf_counter()
-    stack = DevStack(StackConfig(log_dir=Path(".stack") / "bench-graph", kafka=False)).start()
-    stack_s = time.perf_counter() - t0
-    try:
-        assert stack.triton is not None
-        overrides: dict[str, object] = {k.removeprefix("TESSERA_").lower(): v for k, v in stack.env().items()}
-        settings = load_settings(TesseraSettings, **overrides)
-        ModelRepository(open_store(settings), settings.model_repository_prefix).publish("graph-bench", onnx_bytes)
-        triton = TritonBackend(stack.triton.grpc_url)
-        try:
-            t0 = time.perf_counter()
-            triton.load("graph-bench")
-            load_s = time.perf_counter() - t0
-            for ids, mask in batches[:3]:  # warm-up
-                triton.infer("graph-bench", {INPUT_IDS: ids, INPUT_MASK: mask})
-            start = time.perf_counter()
-            scores = [triton.infer("graph-bench", {INPUT_IDS: ids, INPUT_MASK: mask})[OUTPUT_SCORE]
-                      for ids, mask in batches]
-            triton_s = time.perf_counter() - start
-        finally:
-            triton.close()
-    finally:
-        stack.stop()
-    session = make_session(onnx_bytes)
-    start = time.perf_counter()
-    ort_scores = [session.run([OUTPUT_SCORE], {INPUT_IDS: ids, INPUT_MASK: mask})[0] for ids, mask in batches]
-    ort_s = time.perf_counter() - start
-    diff = float(np.abs(np.concatenate(scores).ravel() - np.concatenate(ort_scores).ravel()).max())
-    return TritonResult(len(sets) / triton_s, len(sets) / ort_s, batch, diff, stack_s, load_s)
+BASELINES = ("cooccurrence", "node2vec", "hgnnp")
 
 
 @dataclass(frozen=True)
@@ -159,6 +101,8 @@ class Options:
     seeds: int = 0  # 0: 1 with --quick, else 3
     max_epochs: int = 0  # > 0: caps every dataset's epochs (a time-boxed full-data run)
     baselines: bool = True
+    baseline_set: tuple[str, ...] = BASELINES  # which baselines run when ``baselines`` is on
+    model: bool = True  # False: baselines only (ours is not trained)
     device: str = "cpu"
     max_train_seconds: float = 0.0  # > 0: no new epoch after this long (a time-boxed run on a lent GPU)
     first_seed: int = 0
@@ -171,19 +115,101 @@ class Options:
     reference_feature: str = "adj"  # the reference's --feature: adj (autoencoder) or walk
 
 
-def lesmis_run(seeds: list[int], quick: bool,
-               net: NetworkConfig) -> tuple[Hypergraph, Hypergraph, list[tuple[float, float]]]:
-    """(distinct scenes, held-out scenes, (AUC, AUPR) per seed) on Les Misérables: 20 % of the scenes held out."""
+def lesmis_run(seeds: list[int], quick: bool, net: NetworkConfig,
+               opts: Options) -> tuple[Hypergraph, Hypergraph, dict[str, list[float]]]:
+    """(distinct scenes, held-out scenes, per-seed figures) on Les Misérables, 20 % of the scenes held out: ours'
+    ``auc`` / ``aupr`` and the co-occurrence baseline's ``cauc`` / ``caupr`` (as the options ask)."""
     scenes = load_lesmis().deduplicated()
     fit, held = scenes.split(0.2, seed=0)
-    scores = []
+    res: dict[str, list[float]] = {k: [] for k in ("auc", "aupr", "cauc", "caupr")}
     for seed in seeds:
-        config = TrainConfig(network=net, max_epochs=(20 if quick else 60), patience=(5 if quick else 10),
-                             batch_size=8, seed=seed)
-        result = train(fit, config, extra_known=held.keys())
         negs = NegativeSampler(scenes, scenes.keys()).sample(held.edges, np.random.default_rng(seed))
-        scores.append(auc_aupr(result.model, held.edges, negs))
-    return scenes, held, scores
+        if opts.model:
+            config = TrainConfig(network=net, max_epochs=(20 if quick else 60), patience=(5 if quick else 10),
+                                 batch_size=8, seed=seed)
+            auc, aupr = auc_aupr(train(fit, config, extra_known=held.keys()).model, held.edges, negs)
+            res["auc"].append(auc)
+            res["aupr"].append(aupr)
+        if opts.baselines and "cooccurrence" in opts.baseline_set:
+            cooc = heuristic_metrics(fit, held.edges, negs, held.keys(), seed)
+            res["cauc"].append(cooc["auc"])
+            res["caupr"].append(cooc["aupr"])
+    return scenes, held, res
+
+
+RESULT_KEYS = ("auc", "aupr", "bauc", "baupr", "hauc", "haupr", "o1", "o2", "epoch_s", "sps", "best", "epochs",
+               "rare_n", "rare_auc", "other_auc", "cauc", "caupr", "cauc_rare", "cauc_other", "sauc", "saupr",
+               "sauc_rare", "sauc_other")
+
+
+def record_ours(name: str, seed: int, result: TrainResult, train_g: Hypergraph, test: Hypergraph,
+                negatives: list[np.ndarray], res: dict[str, list[float]]) -> None:
+    """Our model's held-out figures, outsider accuracy (GPS, drug) and onnxruntime throughput, into ``res``."""
+    held_out = held_out_metrics(result.model, train_g, test.edges, negatives)
+    res["auc"].append(held_out["auc"])
+    res["aupr"].append(held_out["aupr"])
+    res["rare_auc"].append(held_out.get("auc_rare", float("nan")))
+    res["other_auc"].append(held_out.get("auc_other", float("nan")))
+    res["best"].append(result.best_epoch)
+    res["epochs"].append(len(result.history))
+    res["epoch_s"].append(float(np.mean([h.seconds for h in result.history])))
+    if name in ("GPS", "drug"):
+        out = outsider_accuracy(result.model, train_g, test.edges, seed=seed)
+        res["o1"].append(out.top1)
+        res["o2"].append(out.top2)
+    res["sps"].append(throughput(result.model, list(test.edges) + negatives))
+    print(f"[seed {seed}] {name}: AUC {held_out['auc']:.4f} AUPR {held_out['aupr']:.4f}, epoch kept "
+          f"{result.best_epoch} of {len(result.history)}, {res['epoch_s'][-1]:.1f} s/epoch, AUC rare "
+          f"{res['rare_auc'][-1]:.4f} / other {res['other_auc'][-1]:.4f}, val AUC "
+          f"{' '.join(f'{h.val_auc:.3f}' for h in result.history)}", file=sys.stderr, flush=True)
+
+
+def record_cooccurrence(name: str, seed: int, train_g: Hypergraph, test: Hypergraph, negatives: list[np.ndarray],
+                        res: dict[str, list[float]], config: TrainConfig, model: HyperSAGNN | None) -> None:
+    """The co-occurrence + gradient-boosting baseline and, when ours was trained, the two stacked (on ours'
+    validation split, which ours never trained on), into ``res``."""
+    cooc = heuristic_metrics(train_g, test.edges, negatives, test.keys(), seed)
+    for key, value in cooc.items():
+        res[f"c{key}"].append(value)
+    line = (f"[seed {seed}] {name}: co-occurrence + GBM AUC {cooc['auc']:.4f} AUPR {cooc['aupr']:.4f} "
+            f"(rare {cooc['auc_rare']:.4f} / other {cooc['auc_other']:.4f})")
+    if model is not None:
+        _, _, held = split_edges(train_g, config)
+        stacked = heuristic_metrics(train_g, test.edges, negatives, test.keys(), seed, held,
+                                    extra=lambda sets: predict(model, sets))
+        for key, value in stacked.items():
+            res[f"s{key}"].append(value)
+        line += (f"; stacked with ours AUC {stacked['auc']:.4f} AUPR {stacked['aupr']:.4f} "
+                 f"(rare {stacked['auc_rare']:.4f} / other {stacked['auc_other']:.4f})")
+    print(line, file=sys.stderr, flush=True)
+
+
+def cell(res: dict[str, list[float]], auc: str, aupr: str | None, missing: str) -> str:
+    """``AUC / AUPR`` (or one figure) over seeds, or why it is missing."""
+    if not res[auc]:
+        return missing
+    return f"{fmt(res[auc])} / {fmt(res[aupr])}" if aupr else fmt(res[auc])
+
+
+def dataset_rows(name: str, res: dict[str, list[float]], opts: Options, use_dhg: bool) -> tuple[str, str, str]:
+    """This dataset's row of the main table, of the AUC-by-degree table and of the outsider table ('' if none)."""
+    paper = PAPER[name]
+    skipped = "not run (--quick or --baseline-set)" if opts.baselines else "not run (--no-baselines)"
+    ours_off = "not run (--no-model)"
+    stacked_off = ours_off if not opts.model else "not run (--no-baselines)"
+    row = (f"| {name} | {cell(res, 'auc', 'aupr', ours_off)} | {paper['Hyper-SAGNN-E'][0]:.3f}* / "
+           f"{paper['Hyper-SAGNN-E'][1]:.3f}* | {paper['DHNE'][0]:.3f} / {paper['DHNE'][1]:.3f}* | "
+           f"{cell(res, 'cauc', 'caupr', 'not run (--no-baselines)')} | {cell(res, 'sauc', 'saupr', stacked_off)} | "
+           f"{cell(res, 'bauc', 'baupr', skipped)} | "
+           f"{cell(res, 'hauc', 'haupr', 'dhg not installed' if not use_dhg else skipped)} | "
+           f"{'/'.join(str(int(b)) for b in res['best']) or '-'} | {cell(res, 'epoch_s', None, '-')} | "
+           + (f"{np.mean(res['sps']):,.0f} |" if res["sps"] else "- |"))
+    degree_row = (f"| {name} | {fmt(res['rare_n'])} | {cell(res, 'rare_auc', None, '-')} | "
+                  f"{cell(res, 'other_auc', None, '-')} | {cell(res, 'cauc_rare', None, '-')} | "
+                  f"{cell(res, 'cauc_other', None, '-')} | {cell(res, 'sauc_rare', None, '-')} | "
+                  f"{cell(res, 'sauc_other', None, '-')} |")
+    outsider_row = f"| {name} | {fmt(res['o1'])} | {fmt(res['o2'])} | 0.250 / 0.500 |" if res["o1"] else ""
+    return row, degree_row, outsider_row
 
 
 def run(opts: Options) -> None:
@@ -215,59 +241,40 @@ def run(opts: Options) -> None:
         if quick and name != "GPS":  # reduced scale: a random subset of the test edges
             keep = np.random.default_rng(0).permutation(len(test.edges))[:quick_test_edges]
             test = test.with_edges([test.edges[i] for i in keep])
-        res: dict[str, list[float]] = {k: [] for k in ("auc", "aupr", "bauc", "baupr", "hauc", "haupr", "o1", "o2",
-                                                       "epoch_s", "sps", "best", "epochs", "rare_n", "rare_auc",
-                                                       "other_auc")}
+        res: dict[str, list[float]] = {k: [] for k in RESULT_KEYS}
         for seed in seeds:
             config = TrainConfig(network=net, max_epochs=epochs[name], patience=patience[name],
                                  max_batches_per_epoch=caps[name], validation_fraction=val_fraction[name],
                                  outsider_negatives=opts.outsider_negatives, seed=seed, device=opts.device,
                                  features=opts.features,
                                  max_seconds=opts.max_train_seconds)
-            result = train(train_g, config, extra_known=test.keys())
             negatives = test_negatives(train_g, test, seed)
-            held_out = held_out_metrics(result.model, train_g, test.edges, negatives)
-            auc, aupr = held_out["auc"], held_out["aupr"]
-            res["auc"].append(auc)
-            res["aupr"].append(aupr)
-            res["rare_n"].append(held_out["rare_share"])
-            res["rare_auc"].append(held_out.get("auc_rare", float("nan")))
-            res["other_auc"].append(held_out.get("auc_other", float("nan")))
-            res["best"].append(result.best_epoch)
-            res["epochs"].append(len(result.history))
-            res["epoch_s"].append(float(np.mean([h.seconds for h in result.history])))
-            if name in ("GPS", "drug"):
-                out = outsider_accuracy(result.model, train_g, test.edges, seed=seed)
-                res["o1"].append(out.top1)
-                res["o2"].append(out.top2)
-            res["sps"].append(throughput(result.model, list(test.edges) + negatives))
-            print(f"[seed {seed}] {name}: AUC {auc:.4f} AUPR {aupr:.4f}, epoch kept {result.best_epoch} of "
-                  f"{len(result.history)}, {res['epoch_s'][-1]:.1f} s/epoch, AUC rare {res['rare_auc'][-1]:.4f} "
-                  f"({res['rare_n'][-1]:.1%} of edges) / other {res['other_auc'][-1]:.4f}, val AUC "
-                  f"{' '.join(f'{h.val_auc:.3f}' for h in result.history)}", file=sys.stderr, flush=True)
-            epoch_s.setdefault(name, []).extend(h.seconds for h in result.history)
-            if name == "GPS" and opts.use_triton and seed == seeds[0]:
-                triton_result = triton_throughput(result.model, list(test.edges) + negatives)
+            degree = np.bincount(np.concatenate(train_g.edges), minlength=train_g.n_nodes)
+            res["rare_n"].append(float(np.mean([degree[e].min() <= RARE_DEGREE for e in test.edges])))
+            model: HyperSAGNN | None = None
+            if opts.model:
+                result = train(train_g, config, extra_known=test.keys())
+                model = result.model
+                record_ours(name, seed, result, train_g, test, negatives, res)
+                epoch_s.setdefault(name, []).extend(h.seconds for h in result.history)
+                if name == "GPS" and opts.use_triton and seed == seeds[0]:
+                    triton_result = triton_throughput(model, list(test.edges) + negatives)
+            if opts.baselines and "cooccurrence" in opts.baseline_set:  # seconds: every run, --quick included
+                record_cooccurrence(name, seed, train_g, test, negatives, res, config, model)
             if opts.baselines and (not quick or name == "GPS"):
-                bauc, baupr = baseline(train_g, test, negatives, seed, quick)
-                res["bauc"].append(bauc)
-                res["baupr"].append(baupr)
-                if use_dhg:
+                if "node2vec" in opts.baseline_set:
+                    bauc, baupr = baseline(train_g, test, negatives, seed, quick)
+                    res["bauc"].append(bauc)
+                    res["baupr"].append(baupr)
+                if use_dhg and "hgnnp" in opts.baseline_set:
                     hauc, haupr = hgnnp_baseline(train_g, test, negatives, seed, 20 if quick else 30)
                     res["hauc"].append(hauc)
                     res["haupr"].append(haupr)
-        paper = PAPER[name]
-        skipped = "not run (--quick)" if opts.baselines else "not run (--no-baselines)"
-        base = f"{fmt(res['bauc'])} / {fmt(res['baupr'])}" if res["bauc"] else skipped
-        hgnn = (f"{fmt(res['hauc'])} / {fmt(res['haupr'])}" if res["hauc"] else
-                "dhg not installed" if not use_dhg else skipped)
-        rows.append(f"| {name} | {fmt(res['auc'])} / {fmt(res['aupr'])} | {paper['Hyper-SAGNN-E'][0]:.3f}* / "
-                    f"{paper['Hyper-SAGNN-E'][1]:.3f}* | {paper['DHNE'][0]:.3f} / {paper['DHNE'][1]:.3f}* | {base} | "
-                    f"{hgnn} | {'/'.join(str(int(b)) for b in res['best'])} | {fmt(res['epoch_s'])} | "
-                    f"{np.mean(res['sps']):,.0f} |")
-        degree_rows.append(f"| {name} | {fmt(res['rare_n'])} | {fmt(res['rare_auc'])} | {fmt(res['other_auc'])} |")
-        if res["o1"]:
-            outsider_rows.append(f"| {name} | {fmt(res['o1'])} | {fmt(res['o2'])} | 0.250 / 0.500 |")
+        row, degree_row, outsider_row = dataset_rows(name, res, opts, use_dhg)
+        rows.append(row)
+        degree_rows.append(degree_row)
+        if outsider_row:
+            outsider_rows.append(outsider_row)
         print(f"[done] {name}", file=sys.stderr, flush=True)
         per_dataset[name] = {k: v for k, v in res.items() if v}
 
@@ -278,7 +285,7 @@ def run(opts: Options) -> None:
 
     if opts.json_path is not None:  # per-seed figures, for pooling runs of single seeds made in parallel
         opts.json_path.write_text(json.dumps({"device": opts.device, "seeds": seeds, "results": per_dataset}, indent=1))
-    lesmis = lesmis_run(seeds, quick, net) if opts.lesmis else None
+    lesmis = lesmis_run(seeds, quick, net, opts) if opts.lesmis else None
 
     where = "CPU, one thread" if opts.device == "cpu" else f"training on {opts.device}"
     print(f"\nHyper-SAGNN ({opts.features} features), {'reduced (--quick)' if quick else 'full'} run, "
@@ -297,14 +304,16 @@ def run(opts: Options) -> None:
     if opts.validation_fraction or not opts.outsider_negatives:
         print(f"Validation share of the training edges: {opts.validation_fraction or 'default'}; outsider negatives "
               f"in training: {'on' if opts.outsider_negatives else 'off'}.")
-    print("\n| data | ours AUC / AUPR | paper Hyper-SAGNN-E | paper DHNE | node2vec mean+min + LR (ours) "
-          "| HGNN+ (DHG) + MLP | ours: epoch kept (per seed) | s / epoch | ORT sets/s |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("\n| data | ours AUC / AUPR | paper Hyper-SAGNN-E | paper DHNE | co-occurrence + GBM | ours + co-occurrence "
+          "(stacked) | node2vec mean+min + LR (ours) | HGNN+ (DHG) + MLP | ours: epoch kept (per seed) | s / epoch "
+          "| ORT sets/s |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
     print(f"\nTest AUC by the rarest member's training degree (rare: a member in <= {RARE_DEGREE} training edges; "
           "each part's positives against all negatives, so the overall AUC is their positives-weighted mean)")
-    print("| data | share of test edges rare | AUC rare | AUC other |")
-    print("|---|---|---|---|")
+    print("| data | share of test edges rare | ours rare | ours other | co-occurrence rare | co-occurrence other "
+          "| stacked rare | stacked other |")
+    print("|---|---|---|---|---|---|---|---|")
     print("\n".join(degree_rows))
     if outsider_rows:
         print("\nOutsider identification (test hyperedge + one random foreign node, 4 members)")
@@ -314,7 +323,8 @@ def run(opts: Options) -> None:
     if lesmis is not None:
         scenes, held, les = lesmis
         print(f"\nLes Misérables ({len(scenes.edges)} distinct scenes of 2-{scenes.sizes.max()} characters, "
-              f"{len(held.edges)} held out): AUC {fmt([a for a, _ in les])}, AUPR {fmt([b for _, b in les])}")
+              f"{len(held.edges)} held out): ours AUC / AUPR {cell(les, 'auc', 'aupr', 'not run (--no-model)')}; "
+              f"co-occurrence + GBM {cell(les, 'cauc', 'caupr', 'not run (--no-baselines)')}")
     if triton_result is not None:
         t = triton_result
         print(f"\nInference, GPS scorer, test edges + negatives, batches of {t.batch} padded sets + mask, sequential "
@@ -346,6 +356,10 @@ def main() -> None:
     parser.add_argument("--max-epochs", type=int, default=0, help="cap on every dataset's epochs (time-boxed run)")
     parser.add_argument("--baselines", action=argparse.BooleanOptionalAction, default=True,
                         help="node2vec + LR and HGNN+ baselines (default on)")
+    parser.add_argument("--baseline-set", default=",".join(BASELINES),
+                        help="comma-separated baselines to run (default: all of %(default)s)")
+    parser.add_argument("--model", action=argparse.BooleanOptionalAction, default=True,
+                        help="train ours (default on); --no-model runs the baselines alone")
     parser.add_argument("--seeds", type=int, default=0, help="seeds of ours and baselines (1 quick, 3 full)")
     parser.add_argument("--first-seed", type=int, default=0, help="seeds run are first-seed, first-seed + 1, ...")
     parser.add_argument("--device", default="cpu", help="torch device for training (cuda on a GPU machine)")
@@ -368,11 +382,14 @@ def main() -> None:
         torch.set_num_threads(1)
     use_triton = (not args.quick) if args.triton is None else args.triton
     ref_epochs = args.reference_epochs or (2 if args.quick else 300)
-    run(Options(args.quick, tuple(args.datasets.split(",")), use_triton, args.reference_dir, args.reference_python,
-                ref_epochs, tuple(args.reference_data.split(",")), args.reference_runs, args.seeds, args.max_epochs,
-                args.baselines, args.device, args.max_train_seconds, args.first_seed, args.lesmis, args.json,
-                args.data_dir, args.validation_fraction, args.outsider_negatives, args.features,
-                args.reference_feature))
+    run(Options(
+        quick=args.quick, datasets=tuple(args.datasets.split(",")), use_triton=use_triton,
+        reference_dir=args.reference_dir, reference_python=args.reference_python, reference_epochs=ref_epochs,
+        reference_data=tuple(args.reference_data.split(",")), reference_runs=args.reference_runs, seeds=args.seeds,
+        max_epochs=args.max_epochs, baselines=args.baselines, baseline_set=tuple(args.baseline_set.split(",")),
+        model=args.model, device=args.device, max_train_seconds=args.max_train_seconds, first_seed=args.first_seed,
+        lesmis=args.lesmis, json_path=args.json, data_dir=args.data_dir, validation_fraction=args.validation_fraction,
+        outsider_negatives=args.outsider_negatives, features=args.features, reference_feature=args.reference_feature))
 
 
 if __name__ == "__main__":
