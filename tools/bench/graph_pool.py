@@ -42,12 +42,22 @@ def main() -> None:
           "epochs run | epoch kept | s / epoch | ORT sets/s |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for name, res in pooled.items():
+        if not res.get("auc"):  # a --no-model run: baselines only (below)
+            continue
         (auc, aupr), dhne = PAPER[name]["Hyper-SAGNN-E"], PAPER[name]["DHNE"][0]
         gap = sum(res["auc"]) / len(res["auc"]) - auc
         print(f"| {name} | {','.join(map(str, seeds[name]))} | {fmt(res['auc'])} / {fmt(res['aupr'])} | "
               f"{auc:.3f}* / {aupr:.3f}* | {dhne:.3f} | {gap:+.3f} | {'/'.join(str(int(e)) for e in res['epochs'])} | "
               f"{'/'.join(str(int(b)) for b in res['best'])} | {fmt(res['epoch_s'])} | "
               f"{sum(res['sps']) / len(res['sps']):,.0f} |")
+    cooc = {k: v for k, v in pooled.items() if v.get("cauc")}
+    if cooc:
+        print("\nCo-occurrence heuristics + gradient boosting, alone and stacked with ours (AUC / AUPR)")
+        print("| data | co-occurrence + GBM | ours + co-occurrence (stacked) |")
+        print("|---|---|---|")
+        for name, res in cooc.items():
+            stacked = f"{fmt(res['sauc'])} / {fmt(res['saupr'])}" if res.get("sauc") else "not run"
+            print(f"| {name} | {fmt(res['cauc'])} / {fmt(res['caupr'])} | {stacked} |")
     outsider = {k: v for k, v in pooled.items() if v.get("o1")}
     if outsider:
         print("\nOutsider identification (test hyperedge + one random foreign node)")
