@@ -28,6 +28,7 @@ import numpy as np
 from scipy import sparse
 from sklearn.ensemble import HistGradientBoostingClassifier
 
+from tessera.graph.features import clique_adjacency
 from tessera.graph.hypergraph import EdgeKey, Hypergraph
 from tessera.graph.negatives import NegativeSampler
 from tessera.graph.training import auc_by_rarest_member, score_auc_aupr
@@ -49,19 +50,10 @@ class CooccurrenceIndex:
 
     @classmethod
     def of(cls, graph: Hypergraph) -> CooccurrenceIndex:
-        rows, cols = [], []
-        for edge in graph.edges:
-            a, b = np.meshgrid(edge, edge, indexing="ij")
-            off = a != b
-            rows.append(a[off])
-            cols.append(b[off])
-        n = graph.n_nodes
-        counts = sparse.csr_matrix((np.ones(sum(len(r) for r in rows)), (np.concatenate(rows), np.concatenate(cols))),
-                                   shape=(n, n))
-        counts.sum_duplicates()
+        counts = clique_adjacency(graph).astype(np.float64)  # the service's own clique expansion
         neighbours = counts.copy()
         neighbours.data[:] = 1.0
-        degree = np.bincount(np.concatenate(graph.edges), minlength=n).astype(np.float64)
+        degree = np.bincount(np.concatenate(graph.edges), minlength=graph.n_nodes).astype(np.float64)
         return cls(counts, neighbours, degree, np.asarray(neighbours.sum(1)).ravel())
 
     def pair_features(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
