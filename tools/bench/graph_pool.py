@@ -50,21 +50,22 @@ def main() -> None:
               f"{auc:.3f}* / {aupr:.3f}* | {dhne:.3f} | {gap:+.3f} | {'/'.join(str(int(e)) for e in res['epochs'])} | "
               f"{'/'.join(str(int(b)) for b in res['best'])} | {fmt(res['epoch_s'])} | "
               f"{sum(res['sps']) / len(res['sps']):,.0f} |")
-    cooc = {k: v for k, v in pooled.items() if v.get("cauc")}
-    if cooc:
-        print("\nCo-occurrence heuristics + gradient boosting, alone and stacked with ours (AUC / AUPR)")
-        print("| data | co-occurrence + GBM | ours + co-occurrence (stacked) |")
-        print("|---|---|---|")
-        for name, res in cooc.items():
-            stacked = f"{fmt(res['sauc'])} / {fmt(res['saupr'])}" if res.get("sauc") else "not run"
-            print(f"| {name} | {fmt(res['cauc'])} / {fmt(res['caupr'])} | {stacked} |")
-    outsider = {k: v for k, v in pooled.items() if v.get("o1")}
-    if outsider:
-        print("\nOutsider identification (test hyperedge + one random foreign node)")
-        print("| data | top-1 | top-2 | chance top-1 / top-2 (4 members) |")
-        print("|---|---|---|---|")
-        for name, res in outsider.items():
-            print(f"| {name} | {fmt(res['o1'])} | {fmt(res['o2'])} | 0.250 / 0.500 |")
+    print_table("Co-occurrence heuristics + gradient boosting, alone and stacked with ours (AUC / AUPR)",
+                "| data | co-occurrence + GBM | ours + co-occurrence (stacked) |",
+                [f"| {name} | {fmt(res['cauc'])} / {fmt(res['caupr'])} | "
+                 + (f"{fmt(res['sauc'])} / {fmt(res['saupr'])} |" if res.get("sauc") else "not run |")
+                 for name, res in pooled.items() if res.get("cauc")])
+    print_table("Outsider identification (test hyperedge + one random foreign node)",
+                "| data | top-1 | top-2 | chance top-1 / top-2 (4 members) |",
+                [f"| {name} | {fmt(res['o1'])} | {fmt(res['o2'])} | 0.250 / 0.500 |"
+                 for name, res in pooled.items() if res.get("o1")])
+
+
+def print_table(title: str, header: str, rows: list[str]) -> None:
+    """A markdown table under its title, or nothing when there are no rows."""
+    if rows:
+        print(f"\n{title}\n{header}\n{'|---' * header.count(' | ')}|---|")
+        print("\n".join(rows))
 
 
 if __name__ == "__main__":
