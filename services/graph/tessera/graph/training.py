@@ -171,6 +171,12 @@ def score_auc_aupr(positive_scores: np.ndarray, negative_scores: np.ndarray) -> 
 RARE_DEGREE = 2  # a member in at most this many training hyperedges makes a held-out hyperedge "rare"
 
 
+def rare_members(graph: Hypergraph, sets: Sequence[np.ndarray], rare_degree: int = RARE_DEGREE) -> np.ndarray:
+    """(n,) bool: whether each set has a member in at most ``rare_degree`` of ``graph``'s hyperedges."""
+    degree = np.bincount(np.concatenate(graph.edges), minlength=graph.n_nodes)
+    return np.array([degree[edge].min() <= rare_degree for edge in sets], dtype=bool)
+
+
 def auc_by_rarest_member(graph: Hypergraph, positives: Sequence[np.ndarray], positive_scores: np.ndarray,
                          negative_scores: np.ndarray, rare_degree: int = RARE_DEGREE) -> dict[str, tuple[int, float]]:
     """AUC of held-out positives split by their rarest member's degree in ``graph``, each part against all negatives.
@@ -180,11 +186,10 @@ def auc_by_rarest_member(graph: Hypergraph, positives: Sequence[np.ndarray], pos
     the positives-weighted mean of the parts. Returns {"rare": (positives, AUC), "other": (positives, AUC)}; the
     AUC of an empty part is NaN.
     """
-    degree = np.bincount(np.concatenate(graph.edges), minlength=graph.n_nodes)
     below = np.sort(negative_scores)
     beaten = (np.searchsorted(below, positive_scores, "left")
               + np.searchsorted(below, positive_scores, "right")) / (2 * len(below))
-    rare = np.array([degree[edge].min() <= rare_degree for edge in positives], dtype=bool)
+    rare = rare_members(graph, positives, rare_degree)
     return {part: (int(mask.sum()), float(beaten[mask].mean()) if mask.any() else float("nan"))
             for part, mask in (("rare", rare), ("other", ~rare))}
 
