@@ -31,7 +31,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from tessera.graph.features import clique_adjacency
 from tessera.graph.hypergraph import EdgeKey, Hypergraph
 from tessera.graph.negatives import NegativeSampler
-from tessera.graph.training import auc_by_rarest_member, score_auc_aupr
+from tessera.graph.training import score_metrics
 
 Scorer = Callable[[Sequence[np.ndarray]], np.ndarray]  # sets -> probabilities (m,)
 HOLDOUT = 0.1  # share of the distinct training hyperedges the classifier is fitted on
@@ -135,10 +135,11 @@ class HeuristicModel:
 
 
 def fit_heuristic(graph: Hypergraph, known: set[EdgeKey], seed: int, held: Hypergraph | None = None,
-                  extra: Scorer | None = None) -> HeuristicModel:
+                  extra: Scorer | None = None, index: CooccurrenceIndex | None = None) -> HeuristicModel:
     """Fit on ``held`` (default: ``HOLDOUT`` of ``graph``'s distinct hyperedges) described by the rest of ``graph``;
     score later sets against all of ``graph``. ``known``: keys never drawn as negatives (the training and test keys,
-    as for ours). ``extra``: a model whose score is one more feature (it must not have trained on ``held``)."""
+    as for ours). ``extra``: a model whose score is one more feature (it must not have trained on ``held``).
+    ``index``: ``CooccurrenceIndex.of(graph)`` when the caller already has it (it is the same for every seed)."""
     if held is None:
         _, held = graph.deduplicated().split(HOLDOUT, seed)
     held_keys = held.keys()
@@ -148,19 +149,16 @@ def fit_heuristic(graph: Hypergraph, known: set[EdgeKey], seed: int, held: Hyper
     per_column = graph.column_types is not None
     labels = np.r_[np.ones(len(held.edges)), np.zeros(len(negatives))]
     model = HeuristicModel(HistGradientBoostingClassifier(max_iter=300, random_state=seed),
-                           CooccurrenceIndex.of(graph), per_column, extra)
+                           index or CooccurrenceIndex.of(graph), per_column, extra)
     model.classifier.fit(model.features(sets, CooccurrenceIndex.of(rest)), labels)
     return model
 
 
 def heuristic_metrics(graph: Hypergraph, positives: Sequence[np.ndarray], negatives: Sequence[np.ndarray],
-                      known: set[EdgeKey], seed: int, held: Hypergraph | None = None,
-                      extra: Scorer | None = None) -> dict[str, float]:
-    """Fit (:func:`fit_heuristic`) on ``graph`` and score held-out ``positives`` against ``negatives``: ``auc``,
-    ``aupr`` and the AUC split by the rarest member's training degree (``auc_rare`` / ``auc_other``, NaN if empty)."""
-    model = fit_heuristic(graph, known, seed, held, extra)
+                      known: set[EdgeKey], seed: int, held: Hypergraph | None = None, extra: Scorer | None = None,
+                      index: CooccurrenceIndex | None = None) -> dict[str, float]:
+    """Fit (:func:`fit_heuristic`) on ``graph`` and score held-out ``positives`` against ``negatives``: the service's
+    :func:`~tessera.graph.training.score_metrics` (``auc``, ``aupr``, ``rare_share``, ``auc_rare`` / ``auc_other``)."""
+    model = fit_heuristic(graph, known, seed, held, extra, index)
     scores = model.scores(list(positives) + list(negatives))
-    pos, neg = scores[:len(positives)], scores[len(positives):]
-    auc, aupr = score_auc_aupr(pos, neg)
-    parts = auc_by_rarest_member(graph, positives, pos, neg)
-    return {"auc": auc, "aupr": aupr, "auc_rare": parts["rare"][1], "auc_other": parts["other"][1]}
+    return score_metrics(graph, positives, scores[:len(positives)], scores[len(positives):])

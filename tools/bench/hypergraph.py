@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from graph_baselines import baseline, dhg_available, hgnnp_baseline
-from graph_heuristics import heuristic_metrics
+from graph_heuristics import CooccurrenceIndex, heuristic_metrics
 from graph_reference import ReferenceRun, fmt, print_reference, reference_runs
 from graph_serving import TritonResult, throughput, triton_throughput
 
@@ -166,22 +166,24 @@ def record_ours(name: str, seed: int, result: TrainResult, train_g: Hypergraph, 
 
 
 def record_cooccurrence(name: str, seed: int, train_g: Hypergraph, test: Hypergraph, negatives: list[np.ndarray],
-                        res: dict[str, list[float]], config: TrainConfig, model: HyperSAGNN | None) -> None:
+                        res: dict[str, list[float]], config: TrainConfig, model: HyperSAGNN | None,
+                        index: CooccurrenceIndex) -> None:
     """The co-occurrence + gradient-boosting baseline and, when ours was trained, the two stacked (on ours'
-    validation split, which ours never trained on), into ``res``."""
-    cooc = heuristic_metrics(train_g, test.edges, negatives, test.keys(), seed)
-    for key, value in cooc.items():
-        res[f"c{key}"].append(value)
+    validation split, which ours never trained on), into ``res``. ``index``: the training graph's."""
+    nan = float("nan")
+    cooc = heuristic_metrics(train_g, test.edges, negatives, test.keys(), seed, index=index)
+    for key in ("auc", "aupr", "auc_rare", "auc_other"):
+        res[f"c{key}"].append(cooc.get(key, nan))
     line = (f"[seed {seed}] {name}: co-occurrence + GBM AUC {cooc['auc']:.4f} AUPR {cooc['aupr']:.4f} "
-            f"(rare {cooc['auc_rare']:.4f} / other {cooc['auc_other']:.4f})")
+            f"(rare {cooc.get('auc_rare', nan):.4f} / other {cooc.get('auc_other', nan):.4f})")
     if model is not None:
         _, _, held = split_edges(train_g, config)
         stacked = heuristic_metrics(train_g, test.edges, negatives, test.keys(), seed, held,
-                                    extra=lambda sets: predict(model, sets))
-        for key, value in stacked.items():
-            res[f"s{key}"].append(value)
+                                    extra=lambda sets: predict(model, sets), index=index)
+        for key in ("auc", "aupr", "auc_rare", "auc_other"):
+            res[f"s{key}"].append(stacked.get(key, nan))
         line += (f"; stacked with ours AUC {stacked['auc']:.4f} AUPR {stacked['aupr']:.4f} "
-                 f"(rare {stacked['auc_rare']:.4f} / other {stacked['auc_other']:.4f})")
+                 f"(rare {stacked.get('auc_rare', nan):.4f} / other {stacked.get('auc_other', nan):.4f})")
     print(line, file=sys.stderr, flush=True)
 
 
@@ -245,6 +247,7 @@ def run(opts: Options) -> None:
             test = test.with_edges([test.edges[i] for i in keep])
         res: dict[str, list[float]] = {k: [] for k in RESULT_KEYS}
         rare_share = float(rare_members(train_g, test.edges).mean())
+        index = CooccurrenceIndex.of(train_g) if opts.baselines and "cooccurrence" in opts.baseline_set else None
         for seed in seeds:
             config = TrainConfig(network=net, max_epochs=epochs[name], patience=patience[name],
                                  max_batches_per_epoch=caps[name], validation_fraction=val_fraction[name],
@@ -262,7 +265,8 @@ def run(opts: Options) -> None:
                 if name == "GPS" and opts.use_triton and seed == seeds[0]:
                     triton_result = triton_throughput(model, list(test.edges) + negatives)
             if opts.baselines and "cooccurrence" in opts.baseline_set:  # seconds: every run, --quick included
-                record_cooccurrence(name, seed, train_g, test, negatives, res, config, model)
+                assert index is not None
+                record_cooccurrence(name, seed, train_g, test, negatives, res, config, model, index)
             if opts.baselines and (not quick or name == "GPS"):
                 if "node2vec" in opts.baseline_set:
                     bauc, baupr = baseline(train_g, test, negatives, seed, quick)

@@ -196,10 +196,15 @@ def auc_by_rarest_member(graph: Hypergraph, positives: Sequence[np.ndarray], pos
 
 def held_out_metrics(model: HyperSAGNN, graph: Hypergraph, positives: Sequence[np.ndarray],
                      negatives: Sequence[np.ndarray]) -> dict[str, float]:
-    """Held-out figures of a model trained on ``graph``: ``auc``, ``aupr``, ``rare_share`` and, for each
-    non-empty part of :func:`auc_by_rarest_member`, ``auc_rare`` / ``auc_other``. The sets are scored once."""
+    """:func:`score_metrics` of a model trained on ``graph``; the sets are scored in one pass."""
     scores = predict(model, list(positives) + list(negatives))
-    positive_scores, negative_scores = scores[:len(positives)], scores[len(positives):]
+    return score_metrics(graph, positives, scores[:len(positives)], scores[len(positives):])
+
+
+def score_metrics(graph: Hypergraph, positives: Sequence[np.ndarray], positive_scores: np.ndarray,
+                  negative_scores: np.ndarray) -> dict[str, float]:
+    """Held-out figures of scores from any model trained on ``graph``: ``auc``, ``aupr``, ``rare_share`` and, for
+    each non-empty part of :func:`auc_by_rarest_member`, ``auc_rare`` / ``auc_other``."""
     auc, aupr = score_auc_aupr(positive_scores, negative_scores)
     parts = auc_by_rarest_member(graph, positives, positive_scores, negative_scores)
     metrics = {"auc": auc, "aupr": aupr, "rare_share": parts["rare"][0] / len(positives)}
