@@ -114,9 +114,10 @@ class Setup:
     test: ImageDataset
     round_images: int
     batch_size: int = 64
+    device: str | None = None  # where the retraining steps run (None: the CPU)
 
     def data(self, seed: int) -> training.TrainData:
-        return training.TrainData(self.finetune.loader(self.batch_size, shuffle=True, seed=seed))
+        return training.TrainData(self.finetune.loader(self.batch_size, shuffle=True, seed=seed), device=self.device)
 
 
 def outcome(setup: Setup, method: str, seed: int, result: WeightSharingResult, seconds: float) -> Outcome:
@@ -279,7 +280,7 @@ def load_setup(args: argparse.Namespace) -> tuple[Setup, torch.Tensor, float, Da
     splits = DatasetSplits(train, splits.test)
     finetune = train.subset(args.finetune_images or (2000 if quick else 10_000), seed=1)
     cache = None if args.baseline_cache == "none" else Path(args.baseline_cache or _default_cache(len(train)))
-    epochs = 3.0 if quick else 2.0
+    epochs = args.epochs or (3.0 if quick else 2.0)
     dense, meta = baseline_model(splits, training.TrainData(train.loader(batch_size=64, shuffle=True, seed=0)),
                                  epochs, 0, cache)
     dense.eval()
@@ -293,7 +294,8 @@ def load_setup(args: argparse.Namespace) -> tuple[Setup, torch.Tensor, float, Da
           f"{len(train)} training images ({source}); test {float(base_hits.double().mean()):.4f}, validation "
           f"{base_validation:.4f}", flush=True)
     round_images = args.round_images or (600 if quick else 2000)
-    return Setup(dense, finetune, validation, splits.test, round_images), base_hits, base_validation, splits
+    setup = Setup(dense, finetune, validation, splits.test, round_images, device=args.device)
+    return setup, base_hits, base_validation, splits
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -304,12 +306,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--finetune-images", type=int, default=None, help="retraining subset (2,000 / 10,000)")
     parser.add_argument("--round-images", type=int, default=None, help="PWF retraining images per round (600/2000)")
     parser.add_argument("--baseline-cache", default=None, help="file of the trained baseline ('none': retrain)")
+    parser.add_argument("--epochs", type=float, default=None, help="baseline training epochs (3 quick, 2 full)")
+    parser.add_argument("--device", default=None, help="retraining device, e.g. cuda (the baseline trains on the CPU)")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     add_arguments(parser)
     parser.add_argument("--seeds", type=int, default=None, help="seeds per point (1 quick, 2 full)")
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds run from here (one process per seed)")
     parser.add_argument("--targets", default=None, help="comma-separated indices into the PWF settings (0,1,2,3)")
     parser.add_argument("--global-only", action="store_true", help="k-means with the global codebook only")
     parser.add_argument("--tune-centres", type=float, default=0.0,
@@ -319,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     setup, base_hits, base_validation, _ = load_setup(args)
     targets = TARGETS if args.targets is None else tuple(TARGETS[int(i)] for i in args.targets.split(","))
-    seeds = range(args.seeds or (1 if args.quick else 2))
+    seeds = range(args.first_seed, args.first_seed + (args.seeds or (1 if args.quick else 2)))
     print(f"PWF retrains {setup.round_images} images per round; settings: "
           + "; ".join(label for label, _ in targets), flush=True)
     # Seeds outermost, the table reprinted after each: a run cut short still leaves every setting compared.

@@ -142,7 +142,7 @@ def _attach_codebooks(
         codebook = nn.Parameter(torch.tensor(centroids, dtype=originals[0].dtype))
         if config.gradient == "mean":
             sizes = torch.bincount(torch.from_numpy(labels.astype(np.int64)), minlength=len(centroids)).clamp_min(1)
-            codebook.register_hook(lambda grad, sizes=sizes: grad / sizes.to(grad.dtype))
+            codebook.register_hook(lambda grad, sizes=sizes: grad / sizes.to(grad))  # grad's device too
         offset = 0
         for (_, module, name), original, mask in zip(group, originals, zero_masks, strict=True):
             indices = torch.zeros(original.numel(), dtype=torch.long)

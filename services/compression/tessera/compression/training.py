@@ -2,6 +2,9 @@
 
 Methods that need extra work around each optimiser step (PWF's sigma regulariser and frozen
 fixed weights) pass ``after_backward`` / ``after_step`` hooks instead of owning a loop.
+``TrainData.device`` moves only the training steps to an accelerator: the model goes there for
+the run and comes back after it, so the methods' bookkeeping between runs (PWF's clustering,
+k-means) stays on the CPU and needs no device handling of its own.
 """
 
 from __future__ import annotations
@@ -25,10 +28,26 @@ Hook = Callable[[], None]
 
 @dataclass
 class TrainData:
-    """Re-iterable batches ``(inputs, targets)`` (a DataLoader) and the loss on ``model(inputs)``."""
+    """Re-iterable batches ``(inputs, targets)`` (a DataLoader) and the loss on ``model(inputs)``.
+
+    ``device``: where the training steps run ("cuda", "cuda:1"); None runs them where the model is.
+    """
 
     batches: Iterable[Batch]
     loss_fn: LossFn = field(default=F.cross_entropy)
+    device: str | None = None
+
+    def training_device(self) -> torch.device | None:
+        """``device`` parsed and checked; errors name ``data.device``."""
+        if self.device is None:
+            return None
+        try:
+            device = torch.device(self.device)
+        except RuntimeError:
+            raise InvalidArgument.field("data.device", f"{self.device!r} is not a torch device") from None
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise InvalidArgument.field("data.device", f"{self.device!r} asked for, but CUDA is not available here")
+        return device
 
     def steps_per_epoch(self) -> int:
         if isinstance(self.batches, Sized):
@@ -88,9 +107,34 @@ def train(
     ``after_backward`` runs between backward and the optimiser step (gradient surgery),
     ``after_step`` after each step (re-imposing constraints on the weights).
     """
+    device = data.training_device()
     total_steps = math.ceil(config.epochs * data.steps_per_epoch())
     if total_steps == 0:
         return math.nan
+    home = model_device(model)
+    if device is not None:
+        model.to(device)  # parameters keep their identity (data moved in place): callers' handles stay valid
+    try:
+        return _train_steps(model, data, config, total_steps, device, after_backward, after_step)
+    finally:
+        if device is not None:
+            model.to(home)
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """Device of the model's first parameter (CPU for a model without parameters)."""
+    return next((parameter.device for parameter in model.parameters()), torch.device("cpu"))
+
+
+def _train_steps(
+    model: nn.Module,
+    data: TrainData,
+    config: TrainConfig,
+    total_steps: int,
+    device: torch.device | None,
+    after_backward: Hook | None,
+    after_step: Hook | None,
+) -> float:
     optimizer = make_optimizer(model, config)
     scheduler = (
         torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
@@ -98,9 +142,12 @@ def train(
         else None
     )
     model.train()
-    losses: list[float] = []
-    while len(losses) < total_steps:
+    loss_sum = torch.zeros((), dtype=torch.float64, device=model_device(model))  # on the device: no sync per step
+    steps = 0
+    while steps < total_steps:
         for inputs, targets in data.batches:
+            if device is not None:
+                inputs, targets = inputs.to(device, non_blocking=True), targets.to(device, non_blocking=True)
             optimizer.zero_grad(set_to_none=True)
             loss = data.loss_fn(model(inputs), targets)
             loss.backward()
@@ -113,19 +160,21 @@ def train(
                 after_step()
             if scheduler is not None:
                 scheduler.step()
-            losses.append(float(loss.detach()))
-            if len(losses) >= total_steps:
+            loss_sum += loss.detach()
+            steps += 1
+            if steps >= total_steps:
                 break
-    return sum(losses) / len(losses)
+    return float(loss_sum) / steps
 
 
 @torch.no_grad()
 def evaluate_accuracy(model: nn.Module, batches: Iterable[Batch]) -> float:
     """Top-1 accuracy in [0, 1] of ``model`` (switched to eval mode) over ``batches``."""
     model.eval()
+    device = model_device(model)
     correct = seen = 0
     for inputs, targets in batches:
-        correct += int((model(inputs).argmax(dim=1) == targets).sum())
+        correct += int((model(inputs.to(device)).argmax(dim=1) == targets.to(device)).sum())
         seen += len(targets)
     if seen == 0:
         raise InvalidArgument.field("data", "evaluation data holds no examples")
